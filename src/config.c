@@ -1,0 +1,761 @@
+/*
+ * Configuration: libconfuse in, flat typed structs out.  cfg_t never leaves
+ * this file.  Every error names file, line and option and is reported
+ * through the log (stderr for `pfpm -t`); parsing goes on after a semantic
+ * error so that all of them are printed at once.
+ */
+#include "pfpm.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+
+#include <arpa/inet.h>
+#include <confuse.h>
+#include <ctype.h>
+#include <errno.h>
+#include <glob.h>
+#include <inttypes.h>
+#include <libgen.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* The directory relative include() paths are resolved against. */
+static char *conf_dir;
+static int conf_errors;
+
+static void
+conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	conf_errors++;
+	if (cfg != NULL && cfg->filename != NULL && cfg->line > 0)
+		log_error("%s:%d: %s", cfg->filename, cfg->line, msg);
+	else if (cfg != NULL && cfg->filename != NULL)
+		log_error("%s: %s", cfg->filename, msg);
+	else
+		log_error("%s", msg);
+}
+
+/* Sizes: plain bytes or with a K, M or G suffix. */
+int
+conf_parse_size(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t mul = 1;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || errno != 0 || v < 0)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'K':
+		mul = 1024;
+		end++;
+		break;
+	case 'M':
+		mul = 1024 * 1024;
+		end++;
+		break;
+	case 'G':
+		mul = 1024 * 1024 * 1024;
+		end++;
+		break;
+	default:
+		return -1;
+	}
+	if (toupper((unsigned char)*end) == 'B')
+		end++;
+	if (*end != '\0' || v > INT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+/* Durations in milliseconds: "30" and "30s" are seconds (php-fpm), "ms", "m", "h". */
+int
+conf_parse_duration(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+	int64_t mul;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || errno != 0 || v < 0)
+		return -1;
+	if (*end == '\0' || strcmp(end, "s") == 0)
+		mul = 1000;
+	else if (strcmp(end, "ms") == 0)
+		mul = 1;
+	else if (strcmp(end, "m") == 0)
+		mul = 60 * 1000;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600 * 1000;
+	else
+		return -1;
+	if (v > INT64_MAX / mul)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
+/*
+ * listen: "/path.sock", "9000", "127.0.0.1:9000", "[::1]:9000", "[::]:9000",
+ * "*:9000" (any IPv4), as php-fpm accepts them.
+ */
+int
+conf_parse_listen(const char *s, struct conf_listen *l, char **cause)
+{
+	const char *colon, *portstr;
+	char *end, *host = NULL;
+	long port;
+	unsigned char buf[sizeof(struct in6_addr)];
+
+	memset(l, 0, sizeof *l);
+	if (*s == '\0') {
+		xasprintf(cause, "empty address");
+		return -1;
+	}
+	if (*s == '/') {
+		if (strlen(s) >= 108) {
+			xasprintf(cause, "unix socket path too long: %s", s);
+			return -1;
+		}
+		l->family = AF_UNIX;
+		l->path = xstrdup(s);
+		return 0;
+	}
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+		if (rb == NULL || rb[1] != ':') {
+			xasprintf(cause, "bad IPv6 address, expected [addr]:port: %s", s);
+			return -1;
+		}
+		host = xstrndup(s + 1, (size_t)(rb - s - 1));
+		portstr = rb + 2;
+		l->family = AF_INET6;
+		if (inet_pton(AF_INET6, host, buf) != 1) {
+			xasprintf(cause, "bad IPv6 address: %s", host);
+			free(host);
+			return -1;
+		}
+	} else if ((colon = strrchr(s, ':')) != NULL) {
+		host = xstrndup(s, (size_t)(colon - s));
+		portstr = colon + 1;
+		l->family = AF_INET;
+		if (strcmp(host, "*") == 0 || *host == '\0') {
+			free(host);
+			host = NULL;
+		} else if (inet_pton(AF_INET, host, buf) != 1) {
+			if (strcmp(host, "localhost") == 0) {
+				free(host);
+				host = xstrdup("127.0.0.1");
+			} else {
+				xasprintf(cause, "bad IPv4 address: %s", host);
+				free(host);
+				return -1;
+			}
+		}
+	} else {
+		portstr = s;
+		l->family = AF_INET;
+	}
+	errno = 0;
+	port = strtol(portstr, &end, 10);
+	if (*portstr == '\0' || *end != '\0' || errno != 0 || port < 1 ||
+	    port > 65535) {
+		xasprintf(cause, "bad port in %s", s);
+		free(host);
+		return -1;
+	}
+	l->host = host;
+	l->port = (int)port;
+	return 0;
+}
+
+/* libconfuse callbacks for typed values; errors carry file:line. */
+static int
+cb_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	int64_t ms;
+
+	if (conf_parse_duration(value, &ms) == -1 || ms > INT32_MAX * 1000LL) {
+		cfg_error(cfg, "option '%s': invalid duration '%s' (use e.g. 30s, 500ms, 5m)",
+		    cfg_opt_name(opt), value);
+		return -1;
+	}
+	*(long int *)result = (long int)ms;
+	return 0;
+}
+
+static int
+cb_mode(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	char *end;
+	long v;
+
+	errno = 0;
+	v = strtol(value, &end, 8);
+	if (*value == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 07777) {
+		cfg_error(cfg, "option '%s': invalid octal mode '%s'",
+		    cfg_opt_name(opt), value);
+		return -1;
+	}
+	*(long int *)result = v;
+	return 0;
+}
+
+static int
+cb_pm(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	if (strcmp(value, "static") == 0)
+		*(long int *)result = PM_STATIC;
+	else if (strcmp(value, "dynamic") == 0)
+		*(long int *)result = PM_DYNAMIC;
+	else if (strcmp(value, "ondemand") == 0)
+		*(long int *)result = PM_ONDEMAND;
+	else {
+		cfg_error(cfg, "option '%s': '%s' is not one of static, dynamic, ondemand",
+		    cfg_opt_name(opt), value);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+cb_rlimit(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	char *end;
+	long v;
+
+	if (strcmp(value, "unlimited") == 0) {
+		*(long int *)result = -1;
+		return 0;
+	}
+	errno = 0;
+	v = strtol(value, &end, 10);
+	if (*value == '\0' || *end != '\0' || errno != 0 || v < 0 || v > INT_MAX) {
+		cfg_error(cfg, "option '%s': '%s' is not a number or 'unlimited'",
+		    cfg_opt_name(opt), value);
+		return -1;
+	}
+	*(long int *)result = v;
+	return 0;
+}
+
+/* Integer ranges, checked as each value is parsed. */
+static const struct {
+	const char *name;
+	long min;
+	long max;
+} int_ranges[] = {
+	{ "pm.max_children", 1, 100000 },
+	{ "pm.start_servers", 0, 100000 },
+	{ "pm.min_spare_servers", 0, 100000 },
+	{ "pm.max_spare_servers", 0, 100000 },
+	{ "pm.max_spawn_rate", 1, 100000 },
+	{ "pm.max_requests", 0, INT_MAX },
+	{ "listen.backlog", -1, 65535 },
+	{ "emergency_restart_threshold", 0, 100000 },
+	{ "process.max", 0, 1000000 },
+};
+
+static int
+validate_int(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *name = cfg_opt_name(opt);
+	long v = cfg_opt_getnint(opt, cfg_opt_size(opt) - 1);
+	size_t i;
+
+	for (i = 0; i < sizeof int_ranges / sizeof int_ranges[0]; i++) {
+		if (strcmp(int_ranges[i].name, name) != 0)
+			continue;
+		if (v < int_ranges[i].min || v > int_ranges[i].max) {
+			cfg_error(cfg, "option '%s': %ld is out of range (%ld..%ld)",
+			    name, v, int_ranges[i].min, int_ranges[i].max);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static int
+validate_log_level(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (log_parse_level(v) == -1) {
+		cfg_error(cfg, "option 'log_level': '%s' is not one of alert, error, warning, notice, debug", v);
+		return -1;
+	}
+	return 0;
+}
+
+static int
+validate_listen(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct conf_listen l;
+	char *cause = NULL;
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (conf_parse_listen(v, &l, &cause) == -1) {
+		cfg_error(cfg, "option 'listen': %s", cause);
+		free(cause);
+		return -1;
+	}
+	free(l.path);
+	free(l.host);
+	return 0;
+}
+
+static int
+validate_env(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, cfg_opt_size(opt) - 1);
+	const char *eq = strchr(v, '=');
+
+	if (eq == NULL || eq == v) {
+		cfg_error(cfg, "option 'env': '%s' is not NAME=value", v);
+		return -1;
+	}
+	return 0;
+}
+
+/* include("pool.d/NAME.conf"), with glob patterns, relative to the main file. */
+static int
+cb_include(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
+{
+	glob_t g;
+	char *pattern;
+	int rc;
+	size_t i;
+
+	if (argc != 1) {
+		cfg_error(cfg, "include() takes one argument, a file or a glob pattern");
+		return -1;
+	}
+	if (argv[0][0] == '/')
+		pattern = xstrdup(argv[0]);
+	else
+		xasprintf(&pattern, "%s/%s", conf_dir, argv[0]);
+	rc = glob(pattern, GLOB_ERR, NULL, &g);
+	if (rc == GLOB_NOMATCH) {
+		if (strpbrk(argv[0], "*?[") == NULL) {
+			cfg_error(cfg, "include: %s: no such file", pattern);
+			free(pattern);
+			return -1;
+		}
+		log_warn("%s:%d: include: nothing matches '%s'", cfg->filename,
+		    cfg->line, pattern);
+		free(pattern);
+		return 0;
+	}
+	if (rc != 0) {
+		cfg_error(cfg, "include: cannot read '%s'", pattern);
+		free(pattern);
+		return -1;
+	}
+	free(pattern);
+	/* The lexer stacks includes: push in reverse to parse in order. */
+	for (i = g.gl_pathc; i > 0; i--) {
+		const char *path = g.gl_pathv[i - 1];
+		if (cfg_include(cfg, opt, 1, &path) != 0) {
+			globfree(&g);
+			return -1;
+		}
+	}
+	globfree(&g);
+	return 0;
+}
+
+static cfg_opt_t kv_opts[] = {
+	CFG_END()
+};
+
+static cfg_opt_t pool_opts[] = {
+	CFG_STR("listen", NULL, CFGF_NODEFAULT),
+	CFG_STR("listen.owner", NULL, CFGF_NONE),
+	CFG_STR("listen.group", NULL, CFGF_NONE),
+	CFG_INT_CB("listen.mode", 0660, CFGF_NONE, cb_mode),
+	CFG_INT("listen.backlog", -1, CFGF_NONE),
+	CFG_STR("listen.allowed_clients", NULL, CFGF_NONE),
+	CFG_STR("user", NULL, CFGF_NONE),
+	CFG_STR("group", NULL, CFGF_NONE),
+	CFG_STR("chdir", NULL, CFGF_NONE),
+	CFG_INT_CB("pm", PM_DYNAMIC, CFGF_NONE, cb_pm),
+	CFG_INT("pm.max_children", 5, CFGF_NONE),
+	CFG_INT("pm.start_servers", 0, CFGF_NONE),
+	CFG_INT("pm.min_spare_servers", 1, CFGF_NONE),
+	CFG_INT("pm.max_spare_servers", 3, CFGF_NONE),
+	CFG_INT("pm.max_spawn_rate", 32, CFGF_NONE),
+	CFG_INT_CB("pm.process_idle_timeout", 10000, CFGF_NONE, cb_duration),
+	CFG_INT("pm.max_requests", 0, CFGF_NONE),
+	CFG_INT_CB("request_terminate_timeout", 0, CFGF_NONE, cb_duration),
+	CFG_BOOL("clear_env", cfg_true, CFGF_NONE),
+	CFG_STR_LIST("env", NULL, CFGF_NONE),
+	CFG_SEC("php_value", kv_opts, CFGF_KEYSTRVAL),
+	CFG_SEC("php_admin_value", kv_opts, CFGF_KEYSTRVAL),
+	CFG_SEC("php_flag", kv_opts, CFGF_KEYSTRVAL),
+	CFG_SEC("php_admin_flag", kv_opts, CFGF_KEYSTRVAL),
+	CFG_BOOL("fastcgi.allow_php_value", cfg_false, CFGF_NONE),
+	CFG_STR("security.limit_extensions", ".php .phar", CFGF_NONE),
+	CFG_BOOL("catch_workers_output", cfg_false, CFGF_NONE),
+	CFG_BOOL("decorate_workers_output", cfg_true, CFGF_NONE),
+	CFG_INT_CB("rlimit_files", 0, CFGF_NONE, cb_rlimit),
+	CFG_INT_CB("rlimit_core", 0, CFGF_NONE, cb_rlimit),
+	CFG_FUNC("include", cb_include),
+	CFG_END()
+};
+
+static cfg_opt_t main_opts[] = {
+	CFG_STR("pid", NULL, CFGF_NONE),
+	CFG_STR("error_log", NULL, CFGF_NONE),
+	CFG_STR("log_level", "notice", CFGF_NONE),
+	CFG_STR("php_ini", NULL, CFGF_NONE),
+	CFG_BOOL("daemonize", cfg_true, CFGF_NONE),
+	CFG_INT("emergency_restart_threshold", 0, CFGF_NONE),
+	CFG_INT_CB("emergency_restart_interval", 0, CFGF_NONE, cb_duration),
+	CFG_INT_CB("process_control_timeout", 10000, CFGF_NONE, cb_duration),
+	CFG_INT("process.max", 0, CFGF_NONE),
+	CFG_SEC("pool", pool_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
+	CFG_FUNC("include", cb_include),
+	CFG_END()
+};
+
+static char *
+dup_or_null(const char *s)
+{
+	return s != NULL && *s != '\0' ? xstrdup(s) : NULL;
+}
+
+/* Split "a b,c" into an array of words. */
+static char **
+split_words(const char *s, size_t *n)
+{
+	char **v = NULL, *copy, *tok, *save;
+
+	*n = 0;
+	if (s == NULL)
+		return NULL;
+	copy = xstrdup(s);
+	for (tok = strtok_r(copy, " ,\t", &save); tok != NULL;
+	    tok = strtok_r(NULL, " ,\t", &save)) {
+		v = xreallocarray(v, *n + 1, sizeof *v);
+		v[(*n)++] = xstrdup(tok);
+	}
+	free(copy);
+	return v;
+}
+
+static struct conf_kv *
+read_kv(cfg_t *sec, struct conf_kv *kv, size_t *n, bool flag)
+{
+	unsigned int i, count;
+
+	if (sec == NULL)
+		return kv;
+	count = cfg_num(sec);
+	for (i = 0; i < count; i++) {
+		cfg_opt_t *o = cfg_getnopt(sec, i);
+		const char *v = cfg_opt_getnstr(o, 0);
+
+		kv = xreallocarray(kv, *n + 1, sizeof *kv);
+		kv[*n].key = xstrdup(cfg_opt_name(o));
+		if (flag) {
+			bool on = strcasecmp(v, "on") == 0 ||
+			    strcasecmp(v, "yes") == 0 ||
+			    strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0;
+			kv[*n].value = xstrdup(on ? "1" : "0");
+		} else
+			kv[*n].value = xstrdup(v != NULL ? v : "");
+		(*n)++;
+	}
+	return kv;
+}
+
+#define POOL_ERR(p, ...) do {						\
+	char *m_;							\
+	xasprintf(&m_, __VA_ARGS__);					\
+	log_error("%s:%d: [pool %s] %s", (p)->file, (p)->line, (p)->name, m_); \
+	free(m_);							\
+	conf_errors++;							\
+} while (0)
+
+/* Cross-option checks that need the whole pool (php-fpm's rules). */
+static void
+check_pool(struct pool_conf *p)
+{
+	if (p->listen == NULL) {
+		POOL_ERR(p, "option 'listen' is required");
+		return;
+	}
+	if (p->pm == PM_DYNAMIC) {
+		if (p->min_spare_servers < 1)
+			POOL_ERR(p, "option 'pm.min_spare_servers' (%d) must be positive",
+			    p->min_spare_servers);
+		if (p->max_spare_servers < 1)
+			POOL_ERR(p, "option 'pm.max_spare_servers' (%d) must be positive",
+			    p->max_spare_servers);
+		if (p->min_spare_servers > p->max_spare_servers)
+			POOL_ERR(p, "option 'pm.min_spare_servers' (%d) must not exceed pm.max_spare_servers (%d)",
+			    p->min_spare_servers, p->max_spare_servers);
+		if (p->max_spare_servers > p->max_children)
+			POOL_ERR(p, "option 'pm.max_spare_servers' (%d) must not exceed pm.max_children (%d)",
+			    p->max_spare_servers, p->max_children);
+		if (p->start_servers == 0)
+			p->start_servers = p->min_spare_servers +
+			    (p->max_spare_servers - p->min_spare_servers) / 2;
+		if (p->start_servers < p->min_spare_servers ||
+		    p->start_servers > p->max_spare_servers)
+			POOL_ERR(p, "option 'pm.start_servers' (%d) must be between pm.min_spare_servers (%d) and pm.max_spare_servers (%d)",
+			    p->start_servers, p->min_spare_servers,
+			    p->max_spare_servers);
+	}
+	if (p->pm == PM_ONDEMAND && p->process_idle_timeout_ms <= 0)
+		POOL_ERR(p, "option 'pm.process_idle_timeout' must be positive");
+	if (p->pm == PM_STATIC)
+		p->start_servers = p->max_children;
+	if (p->pm == PM_ONDEMAND)
+		p->start_servers = 0;
+	if (p->group != NULL && p->user == NULL)
+		POOL_ERR(p, "option 'group' needs 'user' too");
+	if (p->chdir != NULL && p->chdir[0] != '/')
+		POOL_ERR(p, "option 'chdir': '%s' is not an absolute path", p->chdir);
+}
+
+static struct pool_conf *
+read_pool(cfg_t *sec)
+{
+	struct pool_conf *p = xcalloc(1, sizeof *p);
+	char *cause = NULL;
+	unsigned int i;
+
+	p->name = xstrdup(cfg_title(sec));
+	p->file = xstrdup(sec->filename != NULL ? sec->filename : "?");
+	p->line = sec->line;
+	p->listen = dup_or_null(cfg_getstr(sec, "listen"));
+	if (p->listen != NULL &&
+	    conf_parse_listen(p->listen, &p->addr, &cause) == -1) {
+		free(cause);	/* already reported by validate_listen */
+		free(p->listen);
+		p->listen = NULL;
+	}
+	p->listen_owner = dup_or_null(cfg_getstr(sec, "listen.owner"));
+	p->listen_group = dup_or_null(cfg_getstr(sec, "listen.group"));
+	p->listen_mode = (int)cfg_getint(sec, "listen.mode");
+	p->listen_backlog = (int)cfg_getint(sec, "listen.backlog");
+	p->allowed_clients = split_words(cfg_getstr(sec,
+	    "listen.allowed_clients"), &p->n_allowed_clients);
+	p->user = dup_or_null(cfg_getstr(sec, "user"));
+	p->group = dup_or_null(cfg_getstr(sec, "group"));
+	p->chdir = dup_or_null(cfg_getstr(sec, "chdir"));
+	p->pm = (enum pm_style)cfg_getint(sec, "pm");
+	p->max_children = (int)cfg_getint(sec, "pm.max_children");
+	p->start_servers = (int)cfg_getint(sec, "pm.start_servers");
+	p->min_spare_servers = (int)cfg_getint(sec, "pm.min_spare_servers");
+	p->max_spare_servers = (int)cfg_getint(sec, "pm.max_spare_servers");
+	p->max_spawn_rate = (int)cfg_getint(sec, "pm.max_spawn_rate");
+	p->process_idle_timeout_ms = cfg_getint(sec, "pm.process_idle_timeout");
+	p->max_requests = (int)cfg_getint(sec, "pm.max_requests");
+	p->request_terminate_timeout_ms = cfg_getint(sec,
+	    "request_terminate_timeout");
+	p->clear_env = cfg_getbool(sec, "clear_env");
+	for (i = 0; i < cfg_size(sec, "env"); i++) {
+		p->env = xreallocarray(p->env, p->n_env + 1, sizeof *p->env);
+		p->env[p->n_env++] = xstrdup(cfg_getnstr(sec, "env", i));
+	}
+	p->php_values = read_kv(cfg_getsec(sec, "php_value"), NULL,
+	    &p->n_php_values, false);
+	p->php_values = read_kv(cfg_getsec(sec, "php_flag"), p->php_values,
+	    &p->n_php_values, true);
+	p->php_admin_values = read_kv(cfg_getsec(sec, "php_admin_value"), NULL,
+	    &p->n_php_admin_values, false);
+	p->php_admin_values = read_kv(cfg_getsec(sec, "php_admin_flag"),
+	    p->php_admin_values, &p->n_php_admin_values, true);
+	p->allow_fcgi_ini = cfg_getbool(sec, "fastcgi.allow_php_value");
+	p->limit_extensions = split_words(cfg_getstr(sec,
+	    "security.limit_extensions"), &p->n_limit_extensions);
+	p->catch_workers_output = cfg_getbool(sec, "catch_workers_output");
+	p->decorate_workers_output = cfg_getbool(sec, "decorate_workers_output");
+	p->rlimit_files = (int)cfg_getint(sec, "rlimit_files");
+	p->rlimit_core = (int)cfg_getint(sec, "rlimit_core");
+	check_pool(p);
+	return p;
+}
+
+static bool
+same_listen(const struct conf_listen *a, const struct conf_listen *b)
+{
+	if (a->family != b->family)
+		return false;
+	if (a->family == AF_UNIX)
+		return strcmp(a->path, b->path) == 0;
+	if (a->port != b->port)
+		return false;
+	/* A wildcard address collides with any address on the same port. */
+	if (a->host == NULL || b->host == NULL)
+		return true;
+	return strcmp(a->host, b->host) == 0;
+}
+
+static void
+set_validators(cfg_t *cfg)
+{
+	static const char *const ints[] = {
+		"pool|pm.max_children", "pool|pm.start_servers",
+		"pool|pm.min_spare_servers", "pool|pm.max_spare_servers",
+		"pool|pm.max_spawn_rate", "pool|pm.max_requests",
+		"pool|listen.backlog", "emergency_restart_threshold",
+		"process.max",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof ints / sizeof ints[0]; i++)
+		cfg_set_validate_func(cfg, ints[i], validate_int);
+	cfg_set_validate_func(cfg, "log_level", validate_log_level);
+	cfg_set_validate_func(cfg, "pool|listen", validate_listen);
+	cfg_set_validate_func(cfg, "pool|env", validate_env);
+}
+
+/* Parse and check a whole configuration; NULL after logging every error. */
+struct conf *
+conf_load(const char *path)
+{
+	struct conf *c;
+	cfg_t *cfg;
+	char *copy;
+	int rc;
+	size_t i, j;
+
+	conf_errors = 0;
+	copy = xstrdup(path);
+	free(conf_dir);
+	conf_dir = xstrdup(dirname(copy));
+	free(copy);
+
+	cfg = cfg_init(main_opts, CFGF_NONE);
+	cfg_set_error_function(cfg, conf_errfunc);
+	set_validators(cfg);
+	rc = cfg_parse(cfg, path);
+	if (rc == CFG_FILE_ERROR) {
+		log_error("%s: cannot read configuration: %s", path,
+		    strerror(errno));
+		cfg_free(cfg);
+		return NULL;
+	}
+	if (rc != CFG_SUCCESS) {
+		cfg_free(cfg);
+		return NULL;
+	}
+
+	c = xcalloc(1, sizeof *c);
+	c->file = xstrdup(path);
+	c->pid_file = dup_or_null(cfg_getstr(cfg, "pid"));
+	c->error_log = dup_or_null(cfg_getstr(cfg, "error_log"));
+	c->log_level = log_parse_level(cfg_getstr(cfg, "log_level"));
+	c->php_ini = dup_or_null(cfg_getstr(cfg, "php_ini"));
+	c->daemonize = cfg_getbool(cfg, "daemonize");
+	c->emergency_restart_threshold = (int)cfg_getint(cfg,
+	    "emergency_restart_threshold");
+	c->emergency_restart_interval_ms = cfg_getint(cfg,
+	    "emergency_restart_interval");
+	c->process_control_timeout_ms = cfg_getint(cfg,
+	    "process_control_timeout");
+	c->process_max = (int)cfg_getint(cfg, "process.max");
+	for (i = 0; i < cfg_size(cfg, "pool"); i++) {
+		struct pool_conf *p = read_pool(cfg_getnsec(cfg, "pool", i));
+
+		c->pools = xreallocarray(c->pools, c->npools + 1,
+		    sizeof *c->pools);
+		c->pools[c->npools++] = p;
+	}
+	cfg_free(cfg);
+
+	if (c->npools == 0) {
+		log_error("%s: no pool defined: add a 'pool NAME { listen = ... }' section",
+		    path);
+		conf_errors++;
+	}
+	for (i = 0; i < c->npools; i++) {
+		for (j = 0; j < i; j++) {
+			struct pool_conf *a = c->pools[j], *b = c->pools[i];
+			if (a->listen != NULL && b->listen != NULL &&
+			    same_listen(&a->addr, &b->addr))
+				POOL_ERR(b, "option 'listen': '%s' is already used by pool '%s' (%s:%d)",
+				    b->listen, a->name, a->file, a->line);
+		}
+	}
+	if (conf_errors > 0) {
+		conf_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static void
+free_words(char **v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i]);
+	free(v);
+}
+
+static void
+free_kv(struct conf_kv *kv, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		free(kv[i].key);
+		free(kv[i].value);
+	}
+	free(kv);
+}
+
+static void
+pool_conf_free(struct pool_conf *p)
+{
+	free(p->name);
+	free(p->file);
+	free(p->listen);
+	free(p->addr.path);
+	free(p->addr.host);
+	free(p->listen_owner);
+	free(p->listen_group);
+	free_words(p->allowed_clients, p->n_allowed_clients);
+	free(p->user);
+	free(p->group);
+	free(p->chdir);
+	free_words(p->env, p->n_env);
+	free_kv(p->php_values, p->n_php_values);
+	free_kv(p->php_admin_values, p->n_php_admin_values);
+	free_words(p->limit_extensions, p->n_limit_extensions);
+	free(p);
+}
+
+void
+conf_free(struct conf *c)
+{
+	size_t i;
+
+	if (c == NULL)
+		return;
+	for (i = 0; i < c->npools; i++)
+		pool_conf_free(c->pools[i]);
+	free(c->pools);
+	free(c->file);
+	free(c->pid_file);
+	free(c->error_log);
+	free(c->php_ini);
+	free(c);
+}

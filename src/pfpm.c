@@ -1,0 +1,167 @@
+/*
+ * pfpm: command line, configuration check, daemonizing; then the master.
+ */
+#include "pfpm.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONF SYSCONFDIR "/pfpm/pfpm.conf"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: pfpm [-DFRtvh] [-c file]\n"
+	    "  -c, --config FILE   configuration file (default " DEFAULT_CONF ")\n"
+	    "  -t, --test          check the configuration and exit (1 on error)\n"
+	    "  -F, --nodaemonize   stay in the foreground\n"
+	    "  -D, --daemonize     run in the background (writes the pid file)\n"
+	    "  -R, --allow-to-run-as-root  allow pools without a user when root\n"
+	    "  -v, --version       print the version\n"
+	    "  -h, --help          this help\n");
+}
+
+/* php-fpm's rule: a root master needs a user for each pool, unless -R. */
+static int
+check_root(const struct conf *c, bool allow_root)
+{
+	size_t i;
+	int errors = 0;
+
+	if (geteuid() != 0 || allow_root)
+		return 0;
+	for (i = 0; i < c->npools; i++) {
+		const struct pool_conf *p = c->pools[i];
+		if (p->user == NULL || strcmp(p->user, "root") == 0) {
+			log_error("%s:%d: [pool %s] option 'user': set a user other than root (or start pfpm with -R)",
+			    p->file, p->line, p->name);
+			errors++;
+		}
+	}
+	return errors > 0 ? -1 : 0;
+}
+
+/* Fork into the background; the parent exits once the master is ready. */
+static int
+daemonize(void)
+{
+	int p[2];
+	char ok = 0;
+	pid_t pid;
+
+	if (pipe(p) == -1)
+		fatal("pipe");
+	switch ((pid = fork())) {
+	case -1:
+		fatal("fork");
+	case 0:
+		close(p[0]);
+		if (setsid() == -1)
+			fatal("setsid");
+		return p[1];
+	default:
+		close(p[1]);
+		if (read(p[0], &ok, 1) != 1 || ok != '1') {
+			fprintf(stderr, "pfpm: failed to start, see the error log\n");
+			_exit(1);
+		}
+		_exit(0);
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "fpm-config", required_argument, NULL, 'y' },
+		{ "test", no_argument, NULL, 't' },
+		{ "nodaemonize", no_argument, NULL, 'F' },
+		{ "daemonize", no_argument, NULL, 'D' },
+		{ "allow-to-run-as-root", no_argument, NULL, 'R' },
+		{ "version", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *path = DEFAULT_CONF;
+	bool test = false, allow_root = false, reexec;
+	int force = -1, ch, ready_fd = -1, rc;
+	struct conf *c;
+	char *cause = NULL;
+
+	while ((ch = getopt_long(argc, argv, "c:y:tFDRvh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+		case 'y':
+			path = optarg;
+			break;
+		case 't':
+			test = true;
+			break;
+		case 'F':
+			force = 0;
+			break;
+		case 'D':
+			force = 1;
+			break;
+		case 'R':
+			allow_root = true;
+			break;
+		case 'v':
+			printf("pfpm %s (PHP %s)\n", PACKAGE_VERSION,
+			    sapi_php_version());
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return PFPM_EXIT_USAGE;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return PFPM_EXIT_USAGE;
+	}
+
+	log_init();
+	if ((c = conf_load(path)) == NULL || check_root(c, allow_root) == -1) {
+		fprintf(stderr, "pfpm: configuration file %s test failed\n", path);
+		conf_free(c);
+		return 1;
+	}
+	if (test) {
+		fprintf(stderr, "pfpm: configuration file %s test is successful\n",
+		    path);
+		conf_free(c);
+		return 0;
+	}
+	master_set_argv(argv);
+	reexec = getenv("PFPM_REEXEC") != NULL;
+	unsetenv("PFPM_REEXEC");
+	/* Under systemd (or -F) stay in the foreground. */
+	if (force == -1)
+		force = c->daemonize && getenv("NOTIFY_SOCKET") == NULL &&
+		    getenv("INVOCATION_ID") == NULL;
+	if (force == 1 && !reexec)
+		ready_fd = daemonize();
+	if (c->error_log != NULL && log_open(c->error_log, &cause) == -1) {
+		fprintf(stderr, "pfpm: %s\n", cause);
+		free(cause);
+		conf_free(c);
+		return 1;
+	}
+	log_set_level(c->log_level);
+	rc = master_run(c, ready_fd);
+	conf_free(c);
+	log_close();
+	return rc;
+}

@@ -1,0 +1,280 @@
+/*
+ * pfpm: a persistent FastCGI process manager for PHP.
+ *
+ * One sectioned private header.  Only sapi.c and php_api.c include PHP
+ * headers, only config.c includes confuse.h, only sd.c includes systemd.
+ */
+#ifndef PFPM_H
+#define PFPM_H
+
+#include "config.h"
+
+#include <sys/types.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define PFPM_NAME "pfpm"
+
+/* Exit codes that mean something (s6): usage, configuration, system. */
+#define PFPM_EXIT_USAGE 64
+#define PFPM_EXIT_CONFIG 78
+#define PFPM_EXIT_SOFTWARE 70
+
+#define PRINTFLIKE(a, b) __attribute__((format(printf, a, b)))
+#define NORETURN __attribute__((noreturn))
+
+/* xmalloc.c */
+void *xmalloc(size_t);
+void *xcalloc(size_t, size_t);
+void *xreallocarray(void *, size_t, size_t);
+char *xstrdup(const char *);
+char *xstrndup(const char *, size_t);
+int xasprintf(char **, const char *, ...) PRINTFLIKE(2, 3);
+int xvasprintf(char **, const char *, va_list) PRINTFLIKE(2, 0);
+
+/* log.c */
+enum log_level {
+	LOG_LVL_DEBUG = 1,
+	LOG_LVL_NOTICE,
+	LOG_LVL_WARNING,
+	LOG_LVL_ERROR,
+	LOG_LVL_ALERT,
+};
+void log_init(void);
+int log_open(const char *, char **);
+void log_reopen(void);
+void log_close(void);
+void log_set_level(int);
+int log_get_level(void);
+int log_parse_level(const char *);
+void log_set_worker(const char *, int);
+void log_msg(int, const char *, ...) PRINTFLIKE(2, 3);
+void log_vmsg(int, const char *, va_list) PRINTFLIKE(2, 0);
+void log_debug(const char *, ...) PRINTFLIKE(1, 2);
+void log_notice(const char *, ...) PRINTFLIKE(1, 2);
+void log_warn(const char *, ...) PRINTFLIKE(1, 2);
+void log_error(const char *, ...) PRINTFLIKE(1, 2);
+void log_syserr(const char *, ...) PRINTFLIKE(1, 2);
+void log_line(int, const char *);
+void fatal(const char *, ...) PRINTFLIKE(1, 2) NORETURN;
+void fatalx(const char *, ...) PRINTFLIKE(1, 2) NORETURN;
+
+/* config.c: plain data, filled from libconfuse. */
+enum pm_style { PM_STATIC, PM_DYNAMIC, PM_ONDEMAND };
+
+struct conf_kv {
+	char *key;
+	char *value;
+};
+
+struct conf_listen {
+	int family;		/* AF_UNIX, AF_INET or AF_INET6 */
+	char *path;		/* AF_UNIX */
+	char *host;		/* NULL or "" = any address */
+	int port;
+};
+
+struct pool_conf {
+	char *name;
+	char *file;
+	int line;
+
+	char *listen;
+	struct conf_listen addr;
+	char *listen_owner;
+	char *listen_group;
+	int listen_mode;
+	int listen_backlog;
+	char **allowed_clients;
+	size_t n_allowed_clients;
+
+	char *user;
+	char *group;
+	char *chdir;
+
+	enum pm_style pm;
+	int max_children;
+	int start_servers;
+	int min_spare_servers;
+	int max_spare_servers;
+	int max_spawn_rate;
+	int64_t process_idle_timeout_ms;
+	int max_requests;
+	int64_t request_terminate_timeout_ms;
+
+	bool clear_env;
+	char **env;		/* "NAME=value" */
+	size_t n_env;
+	struct conf_kv *php_values;
+	size_t n_php_values;
+	struct conf_kv *php_admin_values;
+	size_t n_php_admin_values;
+	bool allow_fcgi_ini;	/* honour PHP_VALUE/PHP_ADMIN_VALUE params */
+	char **limit_extensions;
+	size_t n_limit_extensions;
+	bool catch_workers_output;
+	bool decorate_workers_output;
+
+	int rlimit_files;
+	int rlimit_core;
+};
+
+struct conf {
+	char *file;
+	char *pid_file;
+	char *error_log;	/* NULL: stderr */
+	int log_level;
+	char *php_ini;
+	bool daemonize;
+	int emergency_restart_threshold;
+	int64_t emergency_restart_interval_ms;
+	int64_t process_control_timeout_ms;
+	int process_max;
+
+	struct pool_conf **pools;
+	size_t npools;
+};
+
+struct conf *conf_load(const char *);
+void conf_free(struct conf *);
+int conf_parse_size(const char *, int64_t *);
+int conf_parse_duration(const char *, int64_t *);
+int conf_parse_listen(const char *, struct conf_listen *, char **);
+
+/* scoreboard.c: shared memory, one slot per process. */
+enum sb_state {
+	SB_FREE = 0,
+	SB_STARTING,
+	SB_IDLE,
+	SB_READING,
+	SB_RUNNING,
+	SB_FINISHING,
+};
+
+#define SB_URI_MAX 256
+#define SB_METHOD_MAX 16
+#define SB_SCRIPT_MAX 256
+
+struct sb_slot {
+	volatile int state;
+	pid_t pid;
+	int pool;
+	int generation;
+	uint64_t started_us;		/* process start, CLOCK_REALTIME */
+	uint64_t requests;
+	uint64_t req_start_us;		/* CLOCK_MONOTONIC; 0 when idle */
+	uint64_t idle_since_us;		/* CLOCK_MONOTONIC */
+	uint64_t last_duration_us;
+	uint64_t last_cpu_us;
+	uint64_t last_memory;
+	uint64_t content_length;
+	char method[SB_METHOD_MAX];
+	char uri[SB_URI_MAX];
+	char script[SB_SCRIPT_MAX];
+};
+
+struct sb_pool {
+	char name[64];
+	uint64_t accepted;
+	uint64_t start_time;
+	uint64_t max_children_reached;
+	uint64_t slow_requests;
+	uint64_t max_active;
+	uint64_t listen_queue_max;
+};
+
+int sb_create(size_t, size_t);
+void sb_destroy(void);
+struct sb_slot *sb_slot(size_t);
+size_t sb_nslots(void);
+struct sb_pool *sb_pool(size_t);
+struct sb_slot *sb_alloc(int, pid_t);
+void sb_release(struct sb_slot *);
+uint64_t sb_now_us(void);
+uint64_t sb_wall_us(void);
+
+/* fcgi.c: the FastCGI protocol, one connection at a time. */
+struct fcgi_conn;
+struct fcgi_conn *fcgi_conn_new(int);
+void fcgi_conn_free(struct fcgi_conn *);
+int fcgi_conn_fd(const struct fcgi_conn *);
+int fcgi_read_request(struct fcgi_conn *, char **);
+bool fcgi_keep_conn(const struct fcgi_conn *);
+const char *fcgi_param(struct fcgi_conn *, const char *, size_t);
+void fcgi_param_set(struct fcgi_conn *, const char *, const char *);
+size_t fcgi_param_count(const struct fcgi_conn *);
+void fcgi_param_at(const struct fcgi_conn *, size_t, const char **, size_t *, const char **, size_t *);
+ssize_t fcgi_read_body(struct fcgi_conn *, char *, size_t);
+int fcgi_write(struct fcgi_conn *, const char *, size_t);
+int fcgi_write_stderr(struct fcgi_conn *, const char *, size_t);
+int fcgi_flush(struct fcgi_conn *);
+int fcgi_end_request(struct fcgi_conn *, int);
+bool fcgi_request_ended(const struct fcgi_conn *);
+bool fcgi_aborted(const struct fcgi_conn *);
+bool fcgi_has_request(const struct fcgi_conn *);
+
+/* sapi.c: the PHP engine.  Started once in the master. */
+int sapi_engine_start(const char *, char **);
+void sapi_engine_stop(void);
+int sapi_worker_init(const struct pool_conf *, char **);
+void sapi_worker_shutdown(void);
+void sapi_handle(struct fcgi_conn *, struct sb_slot *);
+const char *sapi_php_version(void);
+
+/* worker.c */
+struct worker_ctx {
+	const struct conf *conf;
+	const struct pool_conf *pool;
+	int pool_index;
+	int listen_fd;
+	struct sb_slot *slot;
+	pid_t master_pid;
+};
+void worker_main(struct worker_ctx *) NORETURN;
+bool worker_stopping(void);
+
+/* pool.c */
+struct pool;
+struct proc {
+	pid_t pid;
+	struct pool *pool;
+	struct sb_slot *slot;
+	int generation;
+	int out_fd;		/* catch_workers_output pipe, -1 if none */
+	char *outbuf;
+	size_t outlen;
+	uint64_t started_us;
+	uint64_t term_sent_us;	/* request_terminate_timeout escalation */
+	bool quit_sent;
+	bool out_watched;
+	struct proc *next;
+};
+int pool_open_listener(const struct pool_conf *, char **);
+bool pool_socket_matches(int, const struct conf_listen *);
+struct pool *pool_new(const struct conf *, const struct pool_conf *, int, int);
+void pool_free(struct pool *);
+int pool_listen_fd(const struct pool *);
+const struct pool_conf *pool_conf_of(const struct pool *);
+int pool_index(const struct pool *);
+void pool_maintain(struct pool *, uint64_t);
+void pool_on_readable(struct pool *);
+bool pool_wants_accept_watch(struct pool *);
+bool pool_ready(struct pool *);
+struct proc *pool_find(struct pool *, pid_t);
+struct proc *pool_procs(struct pool *);
+size_t pool_nprocs(const struct pool *);
+void pool_reaped(struct pool *, struct proc *, int);
+void pool_drain_output(struct proc *, bool);
+void pool_signal_all(struct pool *, int);
+void pool_retire(struct pool *);
+void pool_set_spawn_blocked(bool);
+void pool_set_child_cleanup(void (*)(void));
+int pm_decide(const struct pool_conf *, int, int, int *);
+
+/* master.c */
+void master_set_argv(char **);
+int master_run(struct conf *, int);
+
+#endif

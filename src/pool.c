@@ -1,0 +1,694 @@
+/*
+ * Pools: listening sockets, the process-manager strategies (static,
+ * dynamic, ondemand), spawning, reaping and respawn throttling.  Runs in
+ * the master only; the child branch of pool_spawn() calls worker_main().
+ */
+#include "pfpm.h"
+
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define RESPAWN_MIN_US 100000ULL	/* first delay after a crash loop */
+#define RESPAWN_MAX_US 30000000ULL
+#define QUICK_EXIT_US 1000000ULL	/* a child dying this young counts as failing */
+
+struct pool {
+	const struct conf *conf;
+	const struct pool_conf *pc;
+	int index;
+	int listen_fd;
+	struct proc *procs;
+	int nprocs;
+	int spawn_rate;			/* dynamic: doubles while short of idle */
+	uint64_t last_pm_us;
+	uint64_t respawn_delay_us;
+	uint64_t respawn_after_us;
+	bool retired;
+	bool max_children_warned;
+};
+
+static bool spawn_blocked;
+static void (*child_cleanup)(void);
+
+void
+pool_set_child_cleanup(void (*fn)(void))
+{
+	child_cleanup = fn;
+}
+
+void
+pool_set_spawn_blocked(bool b)
+{
+	spawn_blocked = b;
+}
+
+/* Does an already open socket (inherited across exec) serve this address? */
+bool
+pool_socket_matches(int fd, const struct conf_listen *l)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == -1 ||
+	    ss.ss_family != l->family)
+		return false;
+	if (l->family == AF_UNIX)
+		return strcmp(((struct sockaddr_un *)&ss)->sun_path, l->path) == 0;
+	if (l->family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		struct in_addr want = { .s_addr = htonl(INADDR_ANY) };
+		if (ntohs(in->sin_port) != l->port)
+			return false;
+		if (l->host != NULL && inet_pton(AF_INET, l->host, &want) != 1)
+			return false;
+		return in->sin_addr.s_addr == want.s_addr;
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		struct in6_addr want = IN6ADDR_ANY_INIT;
+		if (ntohs(in6->sin6_port) != l->port)
+			return false;
+		if (l->host != NULL && inet_pton(AF_INET6, l->host, &want) != 1)
+			return false;
+		return memcmp(&in6->sin6_addr, &want, sizeof want) == 0;
+	}
+}
+
+static int
+set_owner(const struct pool_conf *pc, const char *path, char **cause)
+{
+	uid_t uid = (uid_t)-1;
+	gid_t gid = (gid_t)-1;
+	const char *owner = pc->listen_owner, *group = pc->listen_group;
+
+	if (owner == NULL && group == NULL && geteuid() == 0 && pc->user != NULL) {
+		owner = pc->user;
+		group = pc->group;
+	}
+	if (owner != NULL) {
+		struct passwd *pw = getpwnam(owner);
+		if (pw == NULL) {
+			xasprintf(cause, "listen.owner: no such user '%s'", owner);
+			return -1;
+		}
+		uid = pw->pw_uid;
+		if (group == NULL)
+			gid = pw->pw_gid;
+	}
+	if (group != NULL) {
+		struct group *gr = getgrnam(group);
+		if (gr == NULL) {
+			xasprintf(cause, "listen.group: no such group '%s'", group);
+			return -1;
+		}
+		gid = gr->gr_gid;
+	}
+	if ((uid != (uid_t)-1 || gid != (gid_t)-1) && chown(path, uid, gid) == -1) {
+		xasprintf(cause, "chown %s: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* Open, bind and listen on a pool's address; the fd is non-blocking. */
+int
+pool_open_listener(const struct pool_conf *pc, char **cause)
+{
+	const struct conf_listen *l = &pc->addr;
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, one = 1, zero = 0;
+	int backlog = pc->listen_backlog < 0 ? SOMAXCONN : pc->listen_backlog;
+
+	memset(&ss, 0, sizeof ss);
+	if (l->family == AF_UNIX) {
+		struct sockaddr_un *un = (struct sockaddr_un *)&ss;
+		un->sun_family = AF_UNIX;
+		strncpy(un->sun_path, l->path, sizeof un->sun_path - 1);
+		len = sizeof *un;
+	} else if (l->family == AF_INET) {
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)l->port);
+		in->sin_addr.s_addr = htonl(INADDR_ANY);
+		if (l->host != NULL)
+			inet_pton(AF_INET, l->host, &in->sin_addr);
+		len = sizeof *in;
+	} else {
+		struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+		in6->sin6_family = AF_INET6;
+		in6->sin6_port = htons((uint16_t)l->port);
+		in6->sin6_addr = in6addr_any;
+		if (l->host != NULL)
+			inet_pton(AF_INET6, l->host, &in6->sin6_addr);
+		len = sizeof *in6;
+	}
+	fd = socket(l->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1) {
+		xasprintf(cause, "socket: %s", strerror(errno));
+		return -1;
+	}
+	if (l->family == AF_UNIX) {
+		/* A stale socket of a dead instance: remove it; a live one: refuse. */
+		struct stat st;
+		if (stat(l->path, &st) == 0 && S_ISSOCK(st.st_mode)) {
+			int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+			if (probe != -1 && connect(probe, (struct sockaddr *)&ss,
+			    len) == 0) {
+				close(probe);
+				close(fd);
+				xasprintf(cause, "%s is in use by another process",
+				    l->path);
+				return -1;
+			}
+			if (probe != -1)
+				close(probe);
+			unlink(l->path);
+		}
+	} else {
+		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+		if (l->family == AF_INET6 && l->host == NULL)
+			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
+	}
+	if (bind(fd, (struct sockaddr *)&ss, len) == -1) {
+		xasprintf(cause, "bind %s: %s", pc->listen, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (l->family == AF_UNIX) {
+		if (chmod(l->path, (mode_t)pc->listen_mode) == -1 ||
+		    set_owner(pc, l->path, cause) == -1) {
+			if (*cause == NULL)
+				xasprintf(cause, "chmod %s: %s", l->path,
+				    strerror(errno));
+			close(fd);
+			unlink(l->path);
+			return -1;
+		}
+	}
+	if (listen(fd, backlog) == -1) {
+		xasprintf(cause, "listen %s: %s", pc->listen, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+struct pool *
+pool_new(const struct conf *conf, const struct pool_conf *pc, int index,
+    int listen_fd)
+{
+	struct pool *p = xcalloc(1, sizeof *p);
+	struct sb_pool *sp = sb_pool((size_t)index);
+
+	p->conf = conf;
+	p->pc = pc;
+	p->index = index;
+	p->listen_fd = listen_fd;
+	p->spawn_rate = 1;
+	if (sp != NULL) {
+		snprintf(sp->name, sizeof sp->name, "%s", pc->name);
+		sp->start_time = sb_wall_us();
+	}
+	return p;
+}
+
+void
+pool_free(struct pool *p)
+{
+	struct proc *pr, *next;
+
+	for (pr = p->procs; pr != NULL; pr = next) {
+		next = pr->next;
+		if (pr->out_fd >= 0)
+			close(pr->out_fd);
+		free(pr->outbuf);
+		free(pr);
+	}
+	free(p);
+}
+
+int
+pool_listen_fd(const struct pool *p)
+{
+	return p->listen_fd;
+}
+
+const struct pool_conf *
+pool_conf_of(const struct pool *p)
+{
+	return p->pc;
+}
+
+int
+pool_index(const struct pool *p)
+{
+	return p->index;
+}
+
+struct proc *
+pool_procs(struct pool *p)
+{
+	return p->procs;
+}
+
+size_t
+pool_nprocs(const struct pool *p)
+{
+	return (size_t)p->nprocs;
+}
+
+/* Fork one worker.  The child never returns from here. */
+static int
+pool_spawn(struct pool *p)
+{
+	struct sb_slot *slot;
+	struct proc *pr;
+	int out[2] = { -1, -1 };
+	pid_t pid, master = getpid();
+
+	if ((slot = sb_alloc(p->index, 0)) == NULL) {
+		log_error("[pool %s] no free scoreboard slot (process.max?)",
+		    p->pc->name);
+		return -1;
+	}
+	if (p->pc->catch_workers_output && pipe2(out, O_CLOEXEC) == -1) {
+		log_syserr("[pool %s] pipe", p->pc->name);
+		sb_release(slot);
+		return -1;
+	}
+	switch ((pid = fork())) {
+	case -1:
+		log_syserr("[pool %s] fork", p->pc->name);
+		sb_release(slot);
+		if (out[0] != -1) {
+			close(out[0]);
+			close(out[1]);
+		}
+		return -1;
+	case 0: {
+		struct worker_ctx w = {
+			.conf = p->conf,
+			.pool = p->pc,
+			.pool_index = p->index,
+			.listen_fd = p->listen_fd,
+			.slot = slot,
+			.master_pid = master,
+		};
+		int null = open("/dev/null", O_RDWR);
+
+		if (child_cleanup != NULL)
+			child_cleanup();
+		slot->pid = getpid();
+		if (null != -1) {
+			dup2(null, STDIN_FILENO);
+			if (out[1] == -1) {
+				dup2(null, STDOUT_FILENO);
+				dup2(null, STDERR_FILENO);
+			}
+			if (null > STDERR_FILENO)
+				close(null);
+		}
+		if (out[1] != -1) {
+			dup2(out[1], STDOUT_FILENO);
+			dup2(out[1], STDERR_FILENO);
+			close(out[0]);
+			close(out[1]);
+		}
+		worker_main(&w);
+	}
+	default:
+		break;
+	}
+	slot->pid = pid;
+	pr = xcalloc(1, sizeof *pr);
+	pr->pid = pid;
+	pr->pool = p;
+	pr->slot = slot;
+	pr->out_fd = out[0];
+	pr->started_us = sb_now_us();
+	if (out[1] != -1) {
+		close(out[1]);
+		fcntl(out[0], F_SETFL, O_NONBLOCK);
+	}
+	pr->next = p->procs;
+	p->procs = pr;
+	p->nprocs++;
+	log_debug("[pool %s] child %d started", p->pc->name, (int)pid);
+	return 0;
+}
+
+/*
+ * The dynamic strategy (php-fpm's): below min_spare idle processes, spawn
+ * up to the current rate (doubling each round up to max_spawn_rate); above
+ * max_spare, stop one idle process per round.  Returns +n to spawn, -1 to
+ * stop one, 0 to do nothing; *rate is the next round's spawn rate.
+ */
+int
+pm_decide(const struct pool_conf *pc, int total, int idle, int *rate)
+{
+	int want;
+
+	switch (pc->pm) {
+	case PM_STATIC:
+		return total < pc->max_children ? pc->max_children - total : 0;
+	case PM_ONDEMAND:
+		return 0;
+	case PM_DYNAMIC:
+		break;
+	}
+	if (idle > pc->max_spare_servers) {
+		*rate = 1;
+		return -1;
+	}
+	if (idle >= pc->min_spare_servers) {
+		*rate = 1;
+		return 0;
+	}
+	if (total >= pc->max_children)
+		return 0;
+	want = pc->min_spare_servers - idle;
+	if (want > *rate)
+		want = *rate;
+	if (want > pc->max_children - total)
+		want = pc->max_children - total;
+	if (*rate < pc->max_spawn_rate)
+		*rate = *rate * 2 > pc->max_spawn_rate ? pc->max_spawn_rate :
+		    *rate * 2;
+	return want;
+}
+
+static void
+count(struct pool *p, int *idle, int *active, struct proc **oldest_idle)
+{
+	struct proc *pr;
+	uint64_t oldest = UINT64_MAX;
+
+	*idle = *active = 0;
+	*oldest_idle = NULL;
+	for (pr = p->procs; pr != NULL; pr = pr->next) {
+		if (pr->quit_sent)
+			continue;
+		if (pr->slot->state == SB_IDLE) {
+			(*idle)++;
+			if (pr->slot->idle_since_us < oldest) {
+				oldest = pr->slot->idle_since_us;
+				*oldest_idle = pr;
+			}
+		} else if (pr->slot->state != SB_STARTING)
+			(*active)++;
+	}
+}
+
+static int
+live_procs(struct pool *p)
+{
+	struct proc *pr;
+	int n = 0;
+
+	for (pr = p->procs; pr != NULL; pr = pr->next)
+		if (!pr->quit_sent)
+			n++;
+	return n;
+}
+
+static void
+stop_proc(struct proc *pr, const char *why)
+{
+	log_debug("[pool %s] stopping child %d (%s)", pr->pool->pc->name,
+	    (int)pr->pid, why);
+	pr->quit_sent = true;
+	kill(pr->pid, SIGQUIT);
+}
+
+/* request_terminate_timeout: TERM a child stuck in one request, KILL later. */
+static void
+check_timeouts(struct pool *p, uint64_t now)
+{
+	uint64_t limit = (uint64_t)p->pc->request_terminate_timeout_ms * 1000;
+	struct proc *pr;
+
+	for (pr = p->procs; pr != NULL; pr = pr->next) {
+		struct sb_slot *s = pr->slot;
+		uint64_t start = s->req_start_us;
+
+		if (pr->term_sent_us != 0) {
+			if (now - pr->term_sent_us > 1000000)
+				kill(pr->pid, SIGKILL);
+			continue;
+		}
+		if (limit == 0 || start == 0 ||
+		    (s->state != SB_RUNNING && s->state != SB_READING) ||
+		    now < start || now - start < limit)
+			continue;
+		log_warn("[pool %s] child %d, script '%s' (request: \"%s %s\") execution timed out (%.6f sec), terminating",
+		    p->pc->name, (int)pr->pid, s->script, s->method, s->uri,
+		    (double)(now - start) / 1e6);
+		pr->term_sent_us = now;
+		kill(pr->pid, SIGTERM);
+	}
+}
+
+static void
+log_max_children(struct pool *p)
+{
+	if (p->max_children_warned)
+		return;
+	p->max_children_warned = true;
+	sb_pool((size_t)p->index)->max_children_reached++;
+	log_warn("[pool %s] server reached pm.max_children setting (%d), consider raising it",
+	    p->pc->name, p->pc->max_children);
+}
+
+/* Called every master tick: scale, respawn, enforce timeouts. */
+void
+pool_maintain(struct pool *p, uint64_t now)
+{
+	const struct pool_conf *pc = p->pc;
+	struct proc *pr, *oldest;
+	int idle, active, total, n;
+	struct sb_pool *sp = sb_pool((size_t)p->index);
+
+	check_timeouts(p, now);
+	if (p->retired || spawn_blocked)
+		return;
+	count(p, &idle, &active, &oldest);
+	total = live_procs(p);
+	if ((uint64_t)active > sp->max_active)
+		sp->max_active = (uint64_t)active;
+	if (now < p->respawn_after_us)
+		return;
+
+	if (pc->pm == PM_ONDEMAND) {
+		for (pr = p->procs; pr != NULL; pr = pr->next) {
+			if (pr->quit_sent || pr->slot->state != SB_IDLE)
+				continue;
+			if (now - pr->slot->idle_since_us >=
+			    (uint64_t)pc->process_idle_timeout_ms * 1000)
+				stop_proc(pr, "process_idle_timeout");
+		}
+		return;
+	}
+	if (pc->pm == PM_DYNAMIC && now - p->last_pm_us < 1000000 &&
+	    total >= pc->start_servers)
+		return;
+	p->last_pm_us = now;
+	if (pc->pm == PM_DYNAMIC && total < pc->start_servers && idle == total)
+		n = pc->start_servers - total;
+	else
+		n = pm_decide(pc, total, idle, &p->spawn_rate);
+	if (n < 0 && oldest != NULL)
+		stop_proc(oldest, "too many idle processes");
+	if (pc->pm == PM_DYNAMIC && total >= pc->max_children && idle == 0)
+		log_max_children(p);
+	else if (total < pc->max_children)
+		p->max_children_warned = false;
+	while (n-- > 0)
+		if (pool_spawn(p) == -1)
+			break;
+}
+
+/* ondemand: a connection is waiting; start a process if none is idle. */
+void
+pool_on_readable(struct pool *p)
+{
+	int idle, active, total;
+	struct proc *oldest, *pr;
+
+	if (p->retired || spawn_blocked || sb_now_us() < p->respawn_after_us)
+		return;
+	count(p, &idle, &active, &oldest);
+	if (idle > 0)
+		return;
+	for (pr = p->procs; pr != NULL; pr = pr->next)
+		if (!pr->quit_sent && pr->slot->state == SB_STARTING)
+			return;
+	total = live_procs(p);
+	if (total >= p->pc->max_children) {
+		log_max_children(p);
+		return;
+	}
+	pool_spawn(p);
+}
+
+/* ondemand pools want the master to watch their socket while none is idle. */
+bool
+pool_wants_accept_watch(struct pool *p)
+{
+	int idle, active;
+	struct proc *oldest;
+
+	if (p->pc->pm != PM_ONDEMAND || p->retired)
+		return false;
+	count(p, &idle, &active, &oldest);
+	return idle == 0 && live_procs(p) < p->pc->max_children;
+}
+
+struct proc *
+pool_find(struct pool *p, pid_t pid)
+{
+	struct proc *pr;
+
+	for (pr = p->procs; pr != NULL; pr = pr->next)
+		if (pr->pid == pid)
+			return pr;
+	return NULL;
+}
+
+/* Forward what a child printed (catch_workers_output) into the log. */
+void
+pool_drain_output(struct proc *pr, bool eof)
+{
+	char buf[4096], *nl;
+	ssize_t n = -1;
+
+	while (pr->out_fd >= 0 && (n = read(pr->out_fd, buf, sizeof buf)) != 0) {
+		if (n < 0)
+			break;
+		pr->outbuf = xreallocarray(pr->outbuf, pr->outlen + (size_t)n + 1, 1);
+		memcpy(pr->outbuf + pr->outlen, buf, (size_t)n);
+		pr->outlen += (size_t)n;
+	}
+	if (n == 0 && pr->out_fd >= 0) {
+		/* The child closed its end: print the rest, stop watching. */
+		close(pr->out_fd);
+		pr->out_fd = -1;
+		eof = true;
+	}
+	while (pr->outlen > 0) {
+		size_t len;
+		nl = memchr(pr->outbuf, '\n', pr->outlen);
+		if (nl == NULL && !eof && pr->outlen < 1024)
+			break;
+		len = nl != NULL ? (size_t)(nl - pr->outbuf) : pr->outlen;
+		if (pr->pool->pc->decorate_workers_output)
+			log_warn("[pool %s] child %d said into stderr: \"%.*s\"",
+			    pr->pool->pc->name, (int)pr->pid, (int)len, pr->outbuf);
+		else
+			log_warn("%.*s", (int)len, pr->outbuf);
+		if (nl != NULL)
+			len++;
+		memmove(pr->outbuf, pr->outbuf + len, pr->outlen - len);
+		pr->outlen -= len;
+	}
+}
+
+/* A child has exited: log why, free its slot, throttle crash loops. */
+void
+pool_reaped(struct pool *p, struct proc *pr, int status)
+{
+	struct proc **pp;
+	uint64_t now = sb_now_us(), lived = now - pr->started_us;
+	bool abnormal = false;
+
+	if (pr->out_fd >= 0) {
+		pool_drain_output(pr, true);
+		close(pr->out_fd);
+		pr->out_fd = -1;
+	}
+	if (WIFEXITED(status)) {
+		int code = WEXITSTATUS(status);
+		abnormal = code != 0;
+		log_msg(abnormal ? LOG_LVL_WARNING : LOG_LVL_NOTICE,
+		    "[pool %s] child %d exited with code %d after %.6f seconds from start",
+		    p->pc->name, (int)pr->pid, code, (double)lived / 1e6);
+	} else if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		abnormal = !(pr->quit_sent && sig == SIGQUIT) &&
+		    pr->term_sent_us == 0;
+		log_msg(abnormal ? LOG_LVL_WARNING : LOG_LVL_NOTICE,
+		    "[pool %s] child %d exited on signal %d (%s%s) after %.6f seconds from start",
+		    p->pc->name, (int)pr->pid, sig, strsignal(sig),
+		    WCOREDUMP(status) ? " - core dumped" : "", (double)lived / 1e6);
+	}
+	if (abnormal && lived < QUICK_EXIT_US) {
+		p->respawn_delay_us = p->respawn_delay_us == 0 ? RESPAWN_MIN_US :
+		    p->respawn_delay_us * 2;
+		if (p->respawn_delay_us > RESPAWN_MAX_US)
+			p->respawn_delay_us = RESPAWN_MAX_US;
+		p->respawn_after_us = now + p->respawn_delay_us;
+		log_warn("[pool %s] children are failing quickly, respawning in %.1f s",
+		    p->pc->name, (double)p->respawn_delay_us / 1e6);
+	} else if (!abnormal || lived >= QUICK_EXIT_US)
+		p->respawn_delay_us = 0;
+	sb_release(pr->slot);
+	for (pp = &p->procs; *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == pr) {
+			*pp = pr->next;
+			break;
+		}
+	}
+	p->nprocs--;
+	free(pr->outbuf);
+	free(pr);
+}
+
+void
+pool_signal_all(struct pool *p, int sig)
+{
+	struct proc *pr;
+
+	for (pr = p->procs; pr != NULL; pr = pr->next) {
+		if (sig == SIGQUIT)
+			pr->quit_sent = true;
+		kill(pr->pid, sig);
+	}
+}
+
+/* Stop spawning; the pool ends when its last child is reaped. */
+void
+pool_retire(struct pool *p)
+{
+	p->retired = true;
+}
+
+/* Are all of a pool's processes started and idle or busy (not starting)? */
+bool
+pool_ready(struct pool *p)
+{
+	struct proc *pr;
+	int n = 0;
+
+	for (pr = p->procs; pr != NULL; pr = pr->next) {
+		if (pr->quit_sent)
+			continue;
+		if (pr->slot->state == SB_STARTING)
+			return false;
+		n++;
+	}
+	return n >= p->pc->start_servers;
+}

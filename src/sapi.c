@@ -1,0 +1,913 @@
+/*
+ * pfpm's SAPI: the PHP engine embedded as "fpm-fcgi".  The master starts
+ * the engine once (so opcache's shared memory is created before any fork
+ * and shared by every worker) and never runs PHP code; workers run one
+ * request at a time through the callbacks below.
+ */
+#include "pfpm.h"
+
+#include <sys/resource.h>
+#include <sys/stat.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <php.h>
+#include <php_main.h>
+#include <php_variables.h>
+#include <php_ini.h>
+#include <SAPI.h>
+#include <zend_ini.h>
+#include <zend_ini_scanner.h>
+#include <zend_signal.h>
+#include <ext/standard/php_standard.h>
+#include <ext/standard/url.h>
+#include <http_status_codes.h>
+
+#include "php_api.h"
+
+#define SAPI_HEADER_MAX 1024
+
+static struct fcgi_conn *cur;		/* the request being served */
+static const struct pool_conf *cur_pool;
+static bool engine_up;
+
+static struct {
+	bool fix_pathinfo;
+	bool discard_path;
+	bool script_path_encoded;
+	bool logging;
+	bool log_started;
+} cgi = { true, false, true, true, false };
+
+static void (*engine_import_env)(zval *);
+
+/* The parts of the FastCGI environment the SAPI reads. */
+static char *
+param(const char *name)
+{
+	return cur != NULL ? (char *)fcgi_param(cur, name, strlen(name)) : NULL;
+}
+
+static char *
+param_set(const char *name, const char *value)
+{
+	fcgi_param_set(cur, name, value);
+	return value != NULL ? param(name) : NULL;
+}
+
+static size_t
+sapi_pfpm_ub_write(const char *str, size_t len)
+{
+	if (cur == NULL)
+		return write(STDOUT_FILENO, str, len) < 0 ? 0 : len;
+	if (fcgi_write(cur, str, len) == -1) {
+		php_handle_aborted_connection();
+		return 0;
+	}
+	return len;
+}
+
+static void
+sapi_pfpm_flush(void *ctx)
+{
+	if (ctx == NULL || cur == NULL)
+		return;
+	sapi_send_headers();
+	if (fcgi_flush(cur) == -1)
+		php_handle_aborted_connection();
+}
+
+#define WRITE_H(s, l) sapi_pfpm_ub_write((s), (l))
+
+/* CGI response headers, with the Status line php-fpm sends. */
+static int
+sapi_pfpm_send_headers(sapi_headers_struct *headers)
+{
+	char buf[SAPI_HEADER_MAX];
+	sapi_header_struct *h;
+	zend_llist_position pos;
+	bool ignore_status = false;
+	int status = SG(sapi_headers).http_response_code;
+	int len;
+
+	if (SG(request_info).no_headers == 1)
+		return SAPI_HEADER_SENT_SUCCESSFULLY;
+	if (status != 200) {
+		const char *line = SG(sapi_headers).http_status_line, *sp;
+		bool has_status = false;
+
+		if (line != NULL && (sp = strchr(line, ' ')) != NULL &&
+		    sp - line >= 5 && strncasecmp(line, "HTTP/", 5) == 0) {
+			len = snprintf(buf, sizeof buf, "Status:%s", sp);
+			status = atoi(sp + 1);
+		} else {
+			for (h = zend_llist_get_first_ex(&headers->headers, &pos);
+			    h != NULL; h = zend_llist_get_next_ex(&headers->headers, &pos)) {
+				if (h->header_len > 7 &&
+				    strncasecmp(h->header, "Status:", 7) == 0) {
+					has_status = true;
+					break;
+				}
+			}
+			if (!has_status) {
+				const http_response_status_code_pair *e;
+				for (e = http_status_map; e->code != 0; e++)
+					if (e->code == status)
+						break;
+				if (e->str != NULL)
+					len = snprintf(buf, sizeof buf, "Status: %d %s",
+					    status, e->str);
+				else
+					len = snprintf(buf, sizeof buf, "Status: %d",
+					    status);
+			}
+		}
+		if (!has_status) {
+			if (len < 0)
+				len = 0;
+			if ((size_t)len >= sizeof buf)
+				len = sizeof buf - 1;
+			WRITE_H(buf, (size_t)len);
+			WRITE_H("\r\n", 2);
+			ignore_status = true;
+		}
+	}
+	for (h = zend_llist_get_first_ex(&headers->headers, &pos); h != NULL;
+	    h = zend_llist_get_next_ex(&headers->headers, &pos)) {
+		if (h->header_len == 0)
+			continue;
+		if (h->header_len > 7 && strncasecmp(h->header, "Status:", 7) == 0) {
+			if (!ignore_status) {
+				ignore_status = true;
+				WRITE_H(h->header, h->header_len);
+				WRITE_H("\r\n", 2);
+			}
+		} else if (status == 304 && h->header_len > 13 &&
+		    strncasecmp(h->header, "Content-Type:", 13) == 0) {
+			continue;
+		} else {
+			WRITE_H(h->header, h->header_len);
+			WRITE_H("\r\n", 2);
+		}
+	}
+	WRITE_H("\r\n", 2);
+	return SAPI_HEADER_SENT_SUCCESSFULLY;
+}
+
+static size_t
+sapi_pfpm_read_post(char *buf, size_t count)
+{
+	size_t remaining = (size_t)SG(request_info).content_length -
+	    SG(read_post_bytes);
+	size_t got = 0;
+	ssize_t n;
+
+	if (cur == NULL)
+		return 0;
+	if (remaining < count)
+		count = remaining;
+	while (got < count) {
+		n = fcgi_read_body(cur, buf + got, count - got);
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	return got;
+}
+
+static char *
+sapi_pfpm_read_cookies(void)
+{
+	return param("HTTP_COOKIE");
+}
+
+static char *
+sapi_pfpm_getenv(const char *name, size_t len)
+{
+	if (cur == NULL)
+		return getenv(name);
+	return (char *)fcgi_param(cur, name, len);
+}
+
+/* FastCGI params become $_SERVER (and $_ENV) entries, as under php-fpm. */
+static void
+load_params(zval *arr, bool filtered)
+{
+	int arg = Z_ARR_P(arr) == Z_ARR(PG(http_globals)[TRACK_VARS_ENV]) ?
+	    PARSE_ENV : PARSE_SERVER;
+	const char *name, *value;
+	size_t nlen, vlen, i, n = cur != NULL ? fcgi_param_count(cur) : 0;
+
+	for (i = 0; i < n; i++) {
+		char *v;
+		size_t new_len;
+
+		fcgi_param_at(cur, i, &name, &nlen, &value, &vlen);
+		v = (char *)value;
+		if (!filtered) {
+			php_register_variable_safe(name, v, vlen, arr);
+			continue;
+		}
+		if (sapi_module.input_filter(arg, name, &v, strlen(v), &new_len))
+			php_register_variable_safe(name, v, new_len, arr);
+	}
+}
+
+static void
+import_env(zval *arr)
+{
+	if (Z_TYPE(PG(http_globals)[TRACK_VARS_ENV]) == IS_ARRAY &&
+	    Z_ARR_P(arr) != Z_ARR(PG(http_globals)[TRACK_VARS_ENV]) &&
+	    zend_hash_num_elements(Z_ARRVAL(PG(http_globals)[TRACK_VARS_ENV])) > 0) {
+		zend_array_destroy(Z_ARR_P(arr));
+		Z_ARR_P(arr) = zend_array_dup(Z_ARR(PG(http_globals)[TRACK_VARS_ENV]));
+		return;
+	}
+	if (Z_TYPE(PG(http_globals)[TRACK_VARS_SERVER]) == IS_ARRAY &&
+	    Z_ARR_P(arr) != Z_ARR(PG(http_globals)[TRACK_VARS_SERVER]) &&
+	    zend_hash_num_elements(Z_ARRVAL(PG(http_globals)[TRACK_VARS_SERVER])) > 0) {
+		zend_array_destroy(Z_ARR_P(arr));
+		Z_ARR_P(arr) = zend_array_dup(Z_ARR(PG(http_globals)[TRACK_VARS_SERVER]));
+		return;
+	}
+	engine_import_env(arr);
+	load_params(arr, true);
+}
+
+static void
+load_env(zval *arr)
+{
+	engine_import_env(arr);
+	load_params(arr, false);
+}
+
+static void
+sapi_pfpm_register_variables(zval *track)
+{
+	char *self;
+	size_t len;
+
+	php_import_environment_variables(track);
+	if (cgi.fix_pathinfo) {
+		const char *sn = SG(request_info).request_uri;
+		const char *pi = param("PATH_INFO");
+		size_t snl = sn != NULL ? strlen(sn) : 0;
+		size_t pil = pi != NULL ? strlen(pi) : 0;
+
+		len = snl + pil;
+		self = emalloc(len + 1);
+		memcpy(self, sn != NULL ? sn : "", snl);
+		memcpy(self + snl, pi != NULL ? pi : "", pil);
+		self[len] = '\0';
+		if (sapi_module.input_filter(PARSE_SERVER, "PHP_SELF", &self, len, &len))
+			php_register_variable_safe("PHP_SELF", self, len, track);
+		efree(self);
+	} else {
+		self = SG(request_info).request_uri != NULL ?
+		    SG(request_info).request_uri : (char *)"";
+		len = strlen(self);
+		if (sapi_module.input_filter(PARSE_SERVER, "PHP_SELF", &self, len, &len))
+			php_register_variable_safe("PHP_SELF", self, len, track);
+	}
+}
+
+/* PHP's error_log when unset: pfpm's log, and FastCGI stderr (fastcgi.logging). */
+static void
+sapi_pfpm_log_message(const char *message, int syslog_type)
+{
+	(void)syslog_type;
+	log_msg(LOG_LVL_NOTICE, "PHP message: %s", message);
+	if (cgi.logging && cur != NULL && fcgi_has_request(cur) &&
+	    !fcgi_request_ended(cur)) {
+		if (cgi.log_started)
+			fcgi_write_stderr(cur, "; ", 2);
+		cgi.log_started = true;
+		fcgi_write_stderr(cur, "PHP message: ", 13);
+		fcgi_write_stderr(cur, message, strlen(message));
+	}
+}
+
+static int
+sapi_pfpm_deactivate(void)
+{
+	/* Complete the response as soon as the output is final. */
+	if (SG(sapi_started) && cur != NULL && fcgi_has_request(cur))
+		fcgi_end_request(cur, 0);
+	return SUCCESS;
+}
+
+static int sapi_pfpm_startup(sapi_module_struct *);
+
+static sapi_module_struct pfpm_sapi = {
+	"fpm-fcgi",			/* opcache only starts for known names */
+	"pfpm/FastCGI",
+	sapi_pfpm_startup,
+	php_module_shutdown_wrapper,
+	NULL,				/* activate */
+	sapi_pfpm_deactivate,
+	sapi_pfpm_ub_write,
+	sapi_pfpm_flush,
+	NULL,				/* get uid */
+	sapi_pfpm_getenv,
+	php_error,
+	NULL,				/* header handler */
+	sapi_pfpm_send_headers,
+	NULL,				/* send header */
+	sapi_pfpm_read_post,
+	sapi_pfpm_read_cookies,
+	sapi_pfpm_register_variables,
+	sapi_pfpm_log_message,
+	NULL,				/* get request time */
+	NULL,				/* terminate process */
+	STANDARD_SAPI_MODULE_PROPERTIES
+};
+
+static ZEND_INI_MH(on_bool)
+{
+	bool *p = (bool *)mh_arg1;
+
+	(void)entry; (void)mh_arg2; (void)mh_arg3; (void)stage;
+	*p = zend_ini_parse_bool(new_value);
+	return SUCCESS;
+}
+
+PHP_INI_BEGIN()
+	ZEND_INI_ENTRY1("cgi.fix_pathinfo", "1", PHP_INI_SYSTEM, on_bool, &cgi.fix_pathinfo)
+	ZEND_INI_ENTRY1("cgi.discard_path", "0", PHP_INI_SYSTEM, on_bool, &cgi.discard_path)
+	ZEND_INI_ENTRY1("fastcgi.script_path_encoded", "1", PHP_INI_SYSTEM, on_bool, &cgi.script_path_encoded)
+	ZEND_INI_ENTRY1("fastcgi.logging", "1", PHP_INI_SYSTEM, on_bool, &cgi.logging)
+PHP_INI_END()
+
+static PHP_MINIT_FUNCTION(pfpm)
+{
+	(void)type;
+	REGISTER_INI_ENTRIES();
+	return SUCCESS;
+}
+
+static PHP_MSHUTDOWN_FUNCTION(pfpm)
+{
+	(void)type;
+	UNREGISTER_INI_ENTRIES();
+	return SUCCESS;
+}
+
+static PHP_MINFO_FUNCTION(pfpm)
+{
+	(void)zend_module;
+	php_info_print_table_start();
+	php_info_print_table_row(2, "pfpm", "active");
+	php_info_print_table_end();
+	DISPLAY_INI_ENTRIES();
+}
+
+static zend_module_entry pfpm_module_entry = {
+	STANDARD_MODULE_HEADER,
+	"cgi-fcgi",			/* extension_loaded('cgi-fcgi') as php-fpm */
+	NULL,
+	PHP_MINIT(pfpm),
+	PHP_MSHUTDOWN(pfpm),
+	NULL,
+	NULL,
+	PHP_MINFO(pfpm),
+	PACKAGE_VERSION,
+	STANDARD_MODULE_PROPERTIES
+};
+
+static int
+sapi_pfpm_startup(sapi_module_struct *m)
+{
+	pfpm_module_entry.functions = php_api_functions();
+	return php_module_startup(m, &pfpm_module_entry);
+}
+
+/* Start the engine in the master: php.ini, extensions, opcache SHM. */
+int
+sapi_engine_start(const char *php_ini, char **cause)
+{
+	if (engine_up)
+		return 0;
+#ifdef ZEND_SIGNALS
+	zend_signal_startup();
+#endif
+	sapi_startup(&pfpm_sapi);
+	pfpm_sapi.php_ini_ignore_cwd = 1;
+	if (php_ini != NULL)
+		pfpm_sapi.php_ini_path_override = strdup(php_ini);
+	pfpm_sapi.executable_location = NULL;
+	if (pfpm_sapi.startup(&pfpm_sapi) == FAILURE) {
+		xasprintf(cause, "the PHP engine failed to start (php.ini %s)",
+		    php_ini != NULL ? php_ini : "default");
+		sapi_shutdown();
+		return -1;
+	}
+	engine_import_env = php_import_environment_variables;
+	php_import_environment_variables = import_env;
+	php_load_environment_variables = load_env;
+	engine_up = true;
+	return 0;
+}
+
+void
+sapi_engine_stop(void)
+{
+	if (!engine_up)
+		return;
+	php_module_shutdown();
+	sapi_shutdown();
+	free(pfpm_sapi.php_ini_path_override);
+	pfpm_sapi.php_ini_path_override = NULL;
+	engine_up = false;
+}
+
+const char *
+sapi_php_version(void)
+{
+	return PHP_VERSION;
+}
+
+/*
+ * Set an ini value as the worker's new default, as php-fpm does for
+ * php_value/php_admin_value: admin values become PHP_INI_SYSTEM so that
+ * ini_set() cannot change them.
+ */
+static int
+ini_set_master(const char *name, const char *value, bool admin)
+{
+	zend_ini_entry *e;
+	zend_string *v;
+
+	if ((e = zend_hash_str_find_ptr(EG(ini_directives), name,
+	    strlen(name))) == NULL)
+		return -1;
+	v = zend_string_init(value, strlen(value), 1);
+	if (e->on_modify != NULL && e->on_modify(e, v, e->mh_arg1, e->mh_arg2,
+	    e->mh_arg3, ZEND_INI_STAGE_ACTIVATE) != SUCCESS) {
+		zend_string_release_ex(v, 1);
+		return -1;
+	}
+	e->value = v;
+	if (admin)
+		e->modifiable = ZEND_INI_SYSTEM;
+	return 0;
+}
+
+/* After fork, in the worker: the pool's php_value / php_admin_value. */
+int
+sapi_worker_init(const struct pool_conf *p, char **cause)
+{
+	size_t i;
+
+	cur_pool = p;
+	for (i = 0; i < p->n_php_values; i++)
+		if (ini_set_master(p->php_values[i].key, p->php_values[i].value,
+		    false) == -1)
+			log_warn("php_value %s = %s: unknown directive or bad value",
+			    p->php_values[i].key, p->php_values[i].value);
+	for (i = 0; i < p->n_php_admin_values; i++)
+		if (ini_set_master(p->php_admin_values[i].key,
+		    p->php_admin_values[i].value, true) == -1)
+			log_warn("php_admin_value %s = %s: unknown directive or bad value",
+			    p->php_admin_values[i].key, p->php_admin_values[i].value);
+	(void)cause;
+	return 0;
+}
+
+void
+sapi_worker_shutdown(void)
+{
+	cur = NULL;
+	sapi_engine_stop();
+}
+
+/* Some servers let "/.." slip through; such paths are refused. */
+static bool
+valid_path(const char *path)
+{
+	const char *p;
+
+	if (path == NULL)
+		return false;
+	for (p = strstr(path, ".."); p != NULL; p = strstr(p + 1, "..")) {
+		if ((p == path || p[-1] == '/') && (p[2] == '\0' || p[2] == '/'))
+			return false;
+	}
+	return true;
+}
+
+/* Apache's mod_proxy_fcgi sends "proxy:fcgi://host:port/path?query". */
+static bool
+strip_proxy_prefix(char *sf)
+{
+	static const char *const prefixes[] = { "proxy:fcgi://", "proxy:balancer://" };
+	bool stripped = false;
+	size_t i;
+	char *p;
+
+	for (i = 0; i < 2; i++) {
+		size_t plen = strlen(prefixes[i]);
+		if (strncasecmp(sf, prefixes[i], plen) != 0)
+			continue;
+		for (p = sf + plen; *p != '\0' && *p != '/'; p++)
+			;
+		if (*p != '\0') {
+			memmove(sf, p, strlen(p) + 1);
+			stripped = true;
+		}
+		if ((p = strchr(sf, '?')) != NULL)
+			*p = '\0';
+	}
+	return stripped;
+}
+
+/* Build PATH_TRANSLATED = docroot-or-prefix + PATH_INFO, remembering the original. */
+static char *
+set_path_translated(char *orig_pt, const char *base, size_t blen,
+    const char *path_info)
+{
+	size_t pil = path_info != NULL ? strlen(path_info) : 0;
+	char *pt = emalloc(blen + pil + 1), *r;
+
+	memcpy(pt, base, blen);
+	if (pil > 0)
+		memcpy(pt + blen, path_info, pil);
+	pt[blen + pil] = '\0';
+	if (orig_pt != NULL)
+		param_set("ORIG_PATH_TRANSLATED", orig_pt);
+	r = param_set("PATH_TRANSLATED", pt);
+	efree(pt);
+	return r;
+}
+
+/*
+ * cgi.fix_pathinfo: SCRIPT_FILENAME may carry trailing path info
+ * (/docroot/info.php/test); find the real script by walking back through
+ * the slashes and derive PATH_INFO, SCRIPT_NAME and PATH_TRANSLATED from
+ * it, keeping ORIG_* copies of what was changed (php-fpm's behaviour).
+ */
+static char *
+fix_pathinfo(char *spt, bool apache, char *env_path_info, char *env_script_name,
+    char *env_path_translated)
+{
+	char *orig_pt = env_path_translated, *orig_pi = env_path_info;
+	char *orig_sn = env_script_name, *orig_sf = param("SCRIPT_FILENAME");
+	char *env_redirect_url = param("REDIRECT_URL");
+	char *docroot = param("DOCUMENT_ROOT");
+	char *real = NULL;
+	size_t sptl;
+	struct stat st;
+
+	if (docroot == NULL && PG(doc_root) != NULL)
+		docroot = param_set("DOCUMENT_ROOT", PG(doc_root));
+	if (!apache && env_path_translated != NULL && env_redirect_url != NULL &&
+	    env_path_translated != spt && strcmp(env_path_translated, spt) != 0) {
+		spt = env_path_translated;
+		env_script_name = env_redirect_url;
+	}
+	if (spt != NULL && (sptl = strlen(spt)) > 0 &&
+	    (spt[sptl - 1] == '/' || (real = tsrm_realpath(spt, NULL)) == NULL)) {
+		char *pt = estrndup(spt, sptl), *ptr = NULL;
+		size_t len = sptl;
+
+		while ((ptr = strrchr(pt, '/')) != NULL) {
+			size_t ptlen, slen, pilen;
+			char *path_info;
+			bool tflag;
+
+			*ptr = '\0';
+			if (stat(pt, &st) != 0 || !S_ISREG(st.st_mode))
+				continue;
+			ptlen = strlen(pt);
+			slen = len - ptlen;
+			pilen = env_path_info != NULL ? strlen(env_path_info) : 0;
+			if (apache) {
+				path_info = spt + ptlen;
+				tflag = slen != 0 && (orig_pi == NULL ||
+				    strcmp(orig_pi, path_info) != 0);
+			} else {
+				path_info = env_path_info != NULL && pilen > slen ?
+				    env_path_info + pilen - slen : NULL;
+				tflag = path_info != NULL && orig_pi != path_info;
+			}
+			if (tflag) {
+				char *decoded = NULL;
+				if (orig_pi != NULL) {
+					char old;
+					param_set("ORIG_PATH_INFO", orig_pi);
+					old = path_info[0];
+					path_info[0] = '\0';
+					if (orig_sn == NULL ||
+					    strcmp(orig_sn, env_path_info) != 0) {
+						if (orig_sn != NULL)
+							param_set("ORIG_SCRIPT_NAME", orig_sn);
+						SG(request_info).request_uri =
+						    param_set("SCRIPT_NAME", env_path_info);
+					} else
+						SG(request_info).request_uri = orig_sn;
+					path_info[0] = old;
+				} else if (apache && env_script_name != NULL) {
+					size_t dlen = 0, snlen = strlen(env_script_name);
+					size_t start = 0;
+					if (cgi.script_path_encoded &&
+					    strchr(path_info, '%') != NULL) {
+						decoded = estrdup(path_info);
+						dlen = php_raw_url_decode(decoded,
+						    strlen(path_info));
+					}
+					if ((snlen > slen && strcmp(env_script_name +
+					    (start = snlen - slen), path_info) == 0) ||
+					    (decoded != NULL && snlen > dlen &&
+					    strcmp(env_script_name + (start = snlen - dlen),
+					    decoded) == 0)) {
+						param_set("ORIG_SCRIPT_NAME", orig_sn);
+						env_script_name[start] = '\0';
+						SG(request_info).request_uri =
+						    param_set("SCRIPT_NAME", env_script_name);
+					}
+				}
+				env_path_info = param_set("PATH_INFO",
+				    decoded != NULL ? decoded : path_info);
+				if (decoded != NULL)
+					efree(decoded);
+			}
+			if (orig_sf == NULL || strcmp(orig_sf, pt) != 0) {
+				if (orig_sf != NULL)
+					param_set("ORIG_SCRIPT_FILENAME", orig_sf);
+				spt = param_set("SCRIPT_FILENAME", pt);
+			}
+			if (docroot != NULL) {
+				size_t l = strlen(docroot);
+				if (l > 0 && docroot[l - 1] == '/')
+					l--;
+				set_path_translated(orig_pt, docroot, l, env_path_info);
+			} else if (env_script_name != NULL &&
+			    strstr(pt, env_script_name) != NULL) {
+				set_path_translated(orig_pt, pt,
+				    strlen(pt) - strlen(env_script_name), env_path_info);
+			}
+			break;
+		}
+		if (ptr == NULL) {
+			if (orig_sf != NULL)
+				param_set("ORIG_SCRIPT_FILENAME", orig_sf);
+			spt = param_set("SCRIPT_FILENAME", NULL);
+			SG(sapi_headers).http_response_code = 404;
+		}
+		if (SG(request_info).request_uri == NULL) {
+			if (orig_sn == NULL || strcmp(orig_sn, env_script_name) != 0) {
+				if (orig_sn != NULL)
+					param_set("ORIG_SCRIPT_NAME", orig_sn);
+				SG(request_info).request_uri =
+				    param_set("SCRIPT_NAME", env_script_name);
+			} else
+				SG(request_info).request_uri = orig_sn;
+		}
+		efree(pt);
+		return spt;
+	}
+	if (orig_sf == NULL || (spt != orig_sf && strcmp(spt, orig_sf) != 0)) {
+		if (orig_sf != NULL)
+			param_set("ORIG_SCRIPT_FILENAME", orig_sf);
+		spt = param_set("SCRIPT_FILENAME", spt);
+	}
+	if (!apache && env_redirect_url != NULL) {
+		if (orig_pi != NULL) {
+			param_set("ORIG_PATH_INFO", orig_pi);
+			param_set("PATH_INFO", NULL);
+		}
+		if (orig_pt != NULL) {
+			param_set("ORIG_PATH_TRANSLATED", orig_pt);
+			param_set("PATH_TRANSLATED", NULL);
+		}
+	}
+	if (env_script_name != orig_sn) {
+		if (orig_sn != NULL)
+			param_set("ORIG_SCRIPT_NAME", orig_sn);
+		SG(request_info).request_uri = param_set("SCRIPT_NAME",
+		    env_script_name);
+	} else
+		SG(request_info).request_uri = env_script_name;
+	if (real != NULL)
+		efree(real);
+	return spt;
+}
+
+/* SG(request_info) from the FastCGI params, as php-fpm fills it. */
+static void
+init_request_info(void)
+{
+	char *sf = param("SCRIPT_FILENAME");
+	char *env_pt = param("PATH_TRANSLATED");
+	char *spt = sf != NULL ? sf : env_pt;
+	char *cl, *ct, *pi, *sn;
+	bool apache = false;
+
+	SG(request_info).path_translated = NULL;
+	SG(request_info).request_method = param("REQUEST_METHOD");
+	SG(request_info).proto_num = 1000;
+	SG(request_info).query_string = NULL;
+	SG(request_info).request_uri = NULL;
+	SG(request_info).content_type = NULL;
+	SG(request_info).content_length = 0;
+	SG(sapi_headers).http_response_code = 200;
+	if (spt == NULL)
+		return;
+	cl = param("CONTENT_LENGTH");
+	ct = param("CONTENT_TYPE");
+	pi = param("PATH_INFO");
+	sn = param("SCRIPT_NAME");
+	if (sf != NULL && strip_proxy_prefix(sf))
+		apache = true;
+	if (apache && !cgi.script_path_encoded)
+		php_raw_url_decode(sf, strlen(sf));
+	if (cgi.fix_pathinfo)
+		spt = fix_pathinfo(spt, apache, pi, sn, env_pt);
+	else {
+		SG(request_info).request_uri = pi != NULL ? pi : sn;
+		if (!cgi.discard_path && env_pt != NULL)
+			spt = env_pt;
+	}
+	if (valid_path(spt))
+		SG(request_info).path_translated = estrdup(spt);
+	SG(request_info).query_string = param("QUERY_STRING");
+	SG(request_info).content_type = ct != NULL ? ct : "";
+	SG(request_info).content_length = cl != NULL ? atol(cl) : 0;
+	php_handle_auth_data(param("HTTP_AUTHORIZATION"));
+}
+
+static void
+fcgi_ini_entry(zval *key, zval *value, zval *unused, int type, void *arg)
+{
+	int mode = *(int *)arg;
+
+	(void)unused;
+	if (type != ZEND_INI_PARSER_ENTRY || key == NULL || value == NULL)
+		return;
+	if (zend_alter_ini_entry_chars(Z_STR_P(key), Z_STRVAL_P(value),
+	    Z_STRLEN_P(value), mode, ZEND_INI_STAGE_ACTIVATE) == FAILURE)
+		log_warn("PHP_%sVALUE: cannot set %s", mode == ZEND_INI_SYSTEM ?
+		    "ADMIN_" : "", Z_STRVAL_P(key));
+}
+
+/* PHP_VALUE / PHP_ADMIN_VALUE params: only for pools that trust the web server. */
+static void
+apply_fcgi_ini(void)
+{
+	static const char *const names[] = { "PHP_VALUE", "PHP_ADMIN_VALUE" };
+	int modes[] = { ZEND_INI_USER, ZEND_INI_SYSTEM };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		char *v = param(names[i]), *tmp;
+		if (v == NULL)
+			continue;
+		if (!cur_pool->allow_fcgi_ini) {
+			log_debug("ignoring %s sent by the web server (fastcgi.allow_php_value = no)",
+			    names[i]);
+			continue;
+		}
+		spprintf(&tmp, 0, "%s\n", v);
+		zend_parse_ini_string(tmp, 1, ZEND_INI_SCANNER_NORMAL,
+		    (zend_ini_parser_cb_t)fcgi_ini_entry, &modes[i]);
+		efree(tmp);
+	}
+}
+
+/* security.limit_extensions: true if the script may not run. */
+static bool
+extension_denied(const char *path)
+{
+	size_t i, plen = strlen(path);
+
+	if (cur_pool == NULL || cur_pool->n_limit_extensions == 0)
+		return false;
+	for (i = 0; i < cur_pool->n_limit_extensions; i++) {
+		const char *ext = cur_pool->limit_extensions[i];
+		size_t elen = strlen(ext);
+		if (plen > elen && strcmp(path + plen - elen, ext) == 0)
+			return false;
+	}
+	log_warn("access to the script '%s' has been denied (see security.limit_extensions)",
+	    path);
+	return true;
+}
+
+static void
+respond_error(int code, const char *body)
+{
+	zend_try {
+		SG(sapi_headers).http_response_code = code;
+		PUTS(body);
+	} zend_catch {
+	} zend_end_try();
+}
+
+static uint64_t
+cpu_us(void)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
+	    (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
+static void
+copy_field(char *dst, size_t size, const char *src)
+{
+	if (src == NULL)
+		src = "";
+	strncpy(dst, src, size - 1);
+	dst[size - 1] = '\0';
+}
+
+/* Serve one FastCGI request in classic mode: php-fpm's request cycle. */
+void
+sapi_handle(struct fcgi_conn *c, struct sb_slot *slot)
+{
+	zend_file_handle fh;
+	char *primary = NULL;
+	uint64_t t0 = sb_now_us(), c0 = cpu_us();
+	bool opened = false;
+
+	cur = c;
+	cgi.log_started = false;
+	SG(server_context) = c;
+	init_request_info();
+	if (slot != NULL) {
+		copy_field(slot->method, sizeof slot->method,
+		    SG(request_info).request_method);
+		copy_field(slot->uri, sizeof slot->uri, param("REQUEST_URI"));
+		copy_field(slot->script, sizeof slot->script,
+		    SG(request_info).path_translated);
+		slot->content_length = (uint64_t)SG(request_info).content_length;
+	}
+	apply_fcgi_ini();
+
+	if (php_request_startup() == FAILURE) {
+		log_error("php_request_startup failed");
+		fcgi_end_request(c, 1);
+		SG(server_context) = NULL;
+		cur = NULL;
+		return;
+	}
+	if (slot != NULL)
+		slot->state = SB_RUNNING;
+	if (SG(request_info).request_method == NULL)
+		goto done;
+	if (SG(request_info).path_translated == NULL) {
+		log_debug("primary script unknown");
+		respond_error(404, "File not found.\n");
+		goto done;
+	}
+	if (extension_denied(SG(request_info).path_translated)) {
+		respond_error(403, "Access denied.\n");
+		goto done;
+	}
+	primary = estrdup(SG(request_info).path_translated);
+	if (php_fopen_primary_script(&fh) == FAILURE) {
+		int saved = errno;
+		log_error("unable to open primary script: %s (%s)", primary,
+		    strerror(saved));
+		if (saved == EACCES)
+			respond_error(403, "Access denied.\n");
+		else
+			respond_error(404, "No input file specified.\n");
+	} else {
+		opened = true;
+		EG(exit_status) = 0;
+		php_execute_script(&fh);
+		if (!fh.in_list)
+			zend_destroy_file_handle(&fh);
+	}
+done:
+	(void)opened;
+	if (primary != NULL)
+		efree(primary);
+	if (slot != NULL) {
+		slot->state = SB_FINISHING;
+		slot->last_memory = zend_memory_peak_usage(1);
+	}
+	if (SG(request_info).path_translated != NULL) {
+		efree(SG(request_info).path_translated);
+		SG(request_info).path_translated = NULL;
+	}
+	php_request_shutdown(NULL);
+	fcgi_end_request(c, 0);
+	SG(server_context) = NULL;
+	cur = NULL;
+	if (slot != NULL) {
+		slot->last_duration_us = sb_now_us() - t0;
+		slot->last_cpu_us = cpu_us() - c0;
+	}
+}
+
+/* For php_api.c: the connection of the running request. */
+struct fcgi_conn *
+sapi_current(void)
+{
+	return cur;
+}

@@ -1,0 +1,111 @@
+/*
+ * The scoreboard: one shared anonymous mapping created by the master before
+ * any fork.  Workers write their own slot; the master reads every slot to
+ * scale pools and enforce timeouts, and owns allocation.
+ */
+#include "pfpm.h"
+
+#include <sys/mman.h>
+
+#include <string.h>
+#include <time.h>
+
+static struct sb_slot *slots;
+static size_t nslots;
+static struct sb_pool *pools;
+static size_t npools;
+static void *map;
+static size_t map_len;
+
+int
+sb_create(size_t n, size_t np)
+{
+	size_t len = n * sizeof *slots + np * sizeof *pools;
+
+	map = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS,
+	    -1, 0);
+	if (map == MAP_FAILED) {
+		map = NULL;
+		return -1;
+	}
+	map_len = len;
+	slots = map;
+	nslots = n;
+	pools = (struct sb_pool *)(slots + n);
+	npools = np;
+	return 0;
+}
+
+void
+sb_destroy(void)
+{
+	if (map != NULL)
+		munmap(map, map_len);
+	map = NULL;
+	slots = NULL;
+	pools = NULL;
+	nslots = npools = 0;
+}
+
+struct sb_slot *
+sb_slot(size_t i)
+{
+	return i < nslots ? &slots[i] : NULL;
+}
+
+size_t
+sb_nslots(void)
+{
+	return nslots;
+}
+
+struct sb_pool *
+sb_pool(size_t i)
+{
+	return i < npools ? &pools[i] : NULL;
+}
+
+/* Master only: take a free slot for a new process. */
+struct sb_slot *
+sb_alloc(int pool, pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < nslots; i++) {
+		if (slots[i].state != SB_FREE)
+			continue;
+		memset(&slots[i], 0, sizeof slots[i]);
+		slots[i].state = SB_STARTING;
+		slots[i].pool = pool;
+		slots[i].pid = pid;
+		slots[i].started_us = sb_wall_us();
+		slots[i].idle_since_us = sb_now_us();
+		return &slots[i];
+	}
+	return NULL;
+}
+
+void
+sb_release(struct sb_slot *s)
+{
+	if (s != NULL)
+		s->state = SB_FREE;
+}
+
+uint64_t
+sb_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+uint64_t
+sb_wall_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}

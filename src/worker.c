@@ -1,0 +1,328 @@
+/*
+ * A request worker: drop privileges, then accept FastCGI connections on the
+ * pool's socket and serve one request at a time until told to stop.
+ * Signals: QUIT (graceful: finish the request, then exit) and USR1 (reopen
+ * logs) stay blocked and are read from a signalfd between requests; TERM
+ * and INT keep their default action (stop now), as in php-fpm.
+ */
+#include "pfpm.h"
+
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define KEPT_MAX 16
+
+static volatile bool stopping;
+static struct worker_ctx *ctx;
+static int epfd = -1;
+static int sigfd = -1;
+static struct fcgi_conn *kept[KEPT_MAX];
+static size_t nkept;
+static uint64_t served;
+
+bool
+worker_stopping(void)
+{
+	return stopping;
+}
+
+static void
+set_rlimit(int resource, int value, const char *name)
+{
+	struct rlimit rl;
+
+	if (value == 0)
+		return;
+	rl.rlim_cur = rl.rlim_max = value < 0 ? RLIM_INFINITY : (rlim_t)value;
+	if (setrlimit(resource, &rl) == -1)
+		log_syserr("setrlimit(%s)", name);
+}
+
+/* Environment as php-fpm builds it: cleared unless clear_env = no, plus env. */
+static void
+setup_env(const struct pool_conf *p)
+{
+	size_t i;
+
+	if (p->clear_env)
+		clearenv();
+	for (i = 0; i < p->n_env; i++) {
+		char *copy = xstrdup(p->env[i]), *eq = strchr(copy, '=');
+		*eq = '\0';
+		setenv(copy, eq + 1, 1);
+		free(copy);
+	}
+}
+
+static void
+drop_privileges(const struct pool_conf *p)
+{
+	struct passwd *pw;
+	struct group *gr;
+	gid_t gid;
+
+	if (p->user == NULL || geteuid() != 0)
+		return;
+	if ((pw = getpwnam(p->user)) == NULL)
+		fatalx("user '%s' does not exist", p->user);
+	gid = pw->pw_gid;
+	if (p->group != NULL) {
+		if ((gr = getgrnam(p->group)) == NULL)
+			fatalx("group '%s' does not exist", p->group);
+		gid = gr->gr_gid;
+	}
+	if (initgroups(p->user, gid) == -1 || setgid(gid) == -1 ||
+	    setuid(pw->pw_uid) == -1)
+		fatal("cannot switch to user %s", p->user);
+	if (prctl(PR_SET_DUMPABLE, 1) == -1)
+		log_syserr("prctl(PR_SET_DUMPABLE)");
+}
+
+static void
+epoll_add(int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = events, .data.fd = fd };
+
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1)
+		fatal("epoll_ctl");
+}
+
+static void
+drop_conn(struct fcgi_conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < nkept; i++) {
+		if (kept[i] != c)
+			continue;
+		epoll_ctl(epfd, EPOLL_CTL_DEL, fcgi_conn_fd(c), NULL);
+		kept[i] = kept[--nkept];
+		break;
+	}
+	fcgi_conn_free(c);
+}
+
+static void
+keep_conn(struct fcgi_conn *c)
+{
+	size_t i;
+
+	for (i = 0; i < nkept; i++)
+		if (kept[i] == c)
+			return;
+	if (nkept == KEPT_MAX)
+		drop_conn(kept[0]);	/* nginx retries a broken cached connection */
+	kept[nkept++] = c;
+	epoll_add(fcgi_conn_fd(c), EPOLLIN);
+}
+
+/* listen.allowed_clients: the peer's numeric address must be listed. */
+static bool
+client_allowed(const struct sockaddr_storage *ss)
+{
+	const struct pool_conf *p = ctx->pool;
+	char addr[INET6_ADDRSTRLEN];
+	const char *a;
+	size_t i;
+
+	if (p->n_allowed_clients == 0 || ss->ss_family == AF_UNIX)
+		return true;
+	if (ss->ss_family == AF_INET)
+		a = inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
+		    addr, sizeof addr);
+	else {
+		const struct in6_addr *in6 =
+		    &((const struct sockaddr_in6 *)ss)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(in6))
+			a = inet_ntop(AF_INET, &in6->s6_addr[12], addr, sizeof addr);
+		else
+			a = inet_ntop(AF_INET6, in6, addr, sizeof addr);
+	}
+	if (a == NULL)
+		return false;
+	for (i = 0; i < p->n_allowed_clients; i++)
+		if (strcmp(p->allowed_clients[i], a) == 0 ||
+		    strcmp(p->allowed_clients[i], "any") == 0)
+			return true;
+	log_error("connection disallowed: IP address '%s' has been dropped", a);
+	return false;
+}
+
+static void
+slot_idle(void)
+{
+	ctx->slot->req_start_us = 0;
+	ctx->slot->idle_since_us = sb_now_us();
+	ctx->slot->state = SB_IDLE;
+}
+
+/* Read and serve one request on a connection; keep or close it after. */
+static void
+serve(struct fcgi_conn *c)
+{
+	struct sb_slot *s = ctx->slot;
+	char *cause = NULL;
+	int rc;
+
+	s->req_start_us = sb_now_us();
+	s->method[0] = s->uri[0] = s->script[0] = '\0';
+	s->state = SB_READING;
+	rc = fcgi_read_request(c, &cause);
+	if (rc != 0) {
+		if (rc == -1)
+			log_warn("closing FastCGI connection: %s", cause);
+		free(cause);
+		drop_conn(c);
+		slot_idle();
+		return;
+	}
+	sapi_handle(c, s);
+	s->requests++;
+	served++;
+	if (fcgi_keep_conn(c) && !stopping)
+		keep_conn(c);
+	else
+		drop_conn(c);
+	slot_idle();
+}
+
+static void
+accept_one(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	int fd, one = 1;
+
+	fd = accept4(ctx->listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
+	if (fd == -1) {
+		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+		    errno != ECONNABORTED)
+			log_syserr("accept");
+		return;
+	}
+	if (!client_allowed(&ss)) {
+		close(fd);
+		return;
+	}
+	if (ss.ss_family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	sb_pool((size_t)ctx->pool_index)->accepted++;
+	serve(fcgi_conn_new(fd));
+}
+
+static void
+read_signals(void)
+{
+	struct signalfd_siginfo si;
+
+	while (read(sigfd, &si, sizeof si) == (ssize_t)sizeof si) {
+		switch (si.ssi_signo) {
+		case SIGQUIT:
+			stopping = true;
+			break;
+		case SIGUSR1:
+			log_reopen();
+			break;
+		default:
+			break;
+		}
+	}
+}
+
+/* The child branch of pool_spawn: never returns. */
+void
+worker_main(struct worker_ctx *w)
+{
+	const struct pool_conf *p = w->pool;
+	struct epoll_event evs[KEPT_MAX + 2];
+	sigset_t mask;
+	char *cause = NULL;
+	int i, n;
+
+	ctx = w;
+	log_set_worker(p->name, (int)getpid());
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGCHLD, SIG_DFL);
+	signal(SIGHUP, SIG_IGN);
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGQUIT);
+	sigaddset(&mask, SIGUSR1);
+	sigaddset(&mask, SIGUSR2);
+	sigprocmask(SIG_SETMASK, &mask, NULL);
+	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
+		fatal("signalfd");
+	/* A master killed with SIGKILL must not leave workers behind. */
+	prctl(PR_SET_PDEATHSIG, SIGQUIT);
+	if (getppid() != w->master_pid)
+		_exit(0);
+
+	set_rlimit(RLIMIT_NOFILE, p->rlimit_files, "rlimit_files");
+	set_rlimit(RLIMIT_CORE, p->rlimit_core, "rlimit_core");
+	setup_env(p);
+	drop_privileges(p);
+	if (chdir(p->chdir != NULL ? p->chdir : "/") == -1)
+		fatal("chdir %s", p->chdir != NULL ? p->chdir : "/");
+	if (sapi_worker_init(p, &cause) == -1)
+		fatalx("%s", cause);
+
+	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
+		fatal("epoll_create1");
+	epoll_add(sigfd, EPOLLIN);
+	epoll_add(w->listen_fd, EPOLLIN | EPOLLEXCLUSIVE);
+	slot_idle();
+
+	while (!stopping) {
+		n = epoll_wait(epfd, evs, (int)(sizeof evs / sizeof evs[0]), -1);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("epoll_wait");
+		}
+		for (i = 0; i < n && !stopping; i++) {
+			int fd = evs[i].data.fd;
+			size_t k;
+
+			if (fd == sigfd)
+				read_signals();
+			else if (fd == w->listen_fd)
+				accept_one();
+			else {
+				for (k = 0; k < nkept; k++) {
+					if (fcgi_conn_fd(kept[k]) == fd) {
+						serve(kept[k]);
+						break;
+					}
+				}
+			}
+			if (p->max_requests > 0 && served >= (uint64_t)p->max_requests) {
+				log_debug("max_requests (%d) reached, exiting", p->max_requests);
+				stopping = true;
+			}
+		}
+		if (!stopping)
+			read_signals();
+	}
+	while (nkept > 0)
+		drop_conn(kept[0]);
+	w->slot->state = SB_FINISHING;
+	_exit(0);
+}
