@@ -665,6 +665,8 @@ pool_signal_all(struct pool *p, int sig)
 	for (pr = p->procs; pr != NULL; pr = pr->next) {
 		if (sig == SIGQUIT)
 			pr->quit_sent = true;
+		if ((sig == SIGTERM || sig == SIGKILL) && pr->term_sent_us == 0)
+			pr->term_sent_us = sb_now_us();
 		kill(pr->pid, sig);
 	}
 }
