@@ -14,6 +14,8 @@
 #include <ctype.h>
 #include <errno.h>
 #include <glob.h>
+#include <grp.h>
+#include <pwd.h>
 #include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
@@ -307,6 +309,19 @@ validate_log_level(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 static int
+validate_readable(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (v != NULL && *v != '\0' && access(v, R_OK) == -1) {
+		cfg_error(cfg, "option '%s': cannot read '%s': %s",
+		    cfg_opt_name(opt), v, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int
 validate_listen(cfg_t *cfg, cfg_opt_t *opt)
 {
 	struct conf_listen l;
@@ -534,6 +549,16 @@ check_pool(struct pool_conf *p)
 		p->start_servers = 0;
 	if (p->group != NULL && p->user == NULL)
 		POOL_ERR(p, "option 'group' needs 'user' too");
+	if (p->user != NULL && getpwnam(p->user) == NULL)
+		POOL_ERR(p, "option 'user': no such user '%s'", p->user);
+	if (p->group != NULL && getgrnam(p->group) == NULL)
+		POOL_ERR(p, "option 'group': no such group '%s'", p->group);
+	if (p->listen_owner != NULL && getpwnam(p->listen_owner) == NULL)
+		POOL_ERR(p, "option 'listen.owner': no such user '%s'",
+		    p->listen_owner);
+	if (p->listen_group != NULL && getgrnam(p->listen_group) == NULL)
+		POOL_ERR(p, "option 'listen.group': no such group '%s'",
+		    p->listen_group);
 	if (p->chdir != NULL && p->chdir[0] != '/')
 		POOL_ERR(p, "option 'chdir': '%s' is not an absolute path", p->chdir);
 }
@@ -628,6 +653,7 @@ set_validators(cfg_t *cfg)
 	for (i = 0; i < sizeof ints / sizeof ints[0]; i++)
 		cfg_set_validate_func(cfg, ints[i], validate_int);
 	cfg_set_validate_func(cfg, "log_level", validate_log_level);
+	cfg_set_validate_func(cfg, "php_ini", validate_readable);
 	cfg_set_validate_func(cfg, "pool|listen", validate_listen);
 	cfg_set_validate_func(cfg, "pool|env", validate_env);
 }

@@ -47,13 +47,57 @@ static pid_t *old_pids;
 static size_t nold;
 static bool old_quit_sent;
 static char **saved_argv;
+static char exe_path[4096];	/* resolved at start: an upgraded binary is used on reload */
+
+static void close_master_fds(void);
 static uint64_t *crash_times;	/* emergency_restart_threshold window */
 static size_t ncrash;
 
 void
 master_set_argv(char **argv)
 {
+	ssize_t n;
+
 	saved_argv = argv;
+	n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
+	exe_path[n > 0 ? n : 0] = '\0';
+}
+
+/*
+ * Check a configuration the way a start would, in a fresh process: the
+ * pfpm configuration and the PHP engine with its php.ini and extensions.
+ */
+static bool
+config_starts(const char *path)
+{
+	pid_t pid;
+	int status;
+
+	switch ((pid = fork())) {
+	case -1:
+		log_syserr("fork");
+		return false;
+	case 0: {
+		char *argv[] = { exe_path, (char *)"-t", (char *)"-R",
+		    (char *)"-c", (char *)path, NULL };
+		int null = open("/dev/null", O_RDWR);
+		sigset_t none;
+
+		close_master_fds();
+		if (null != -1)
+			dup2(null, STDOUT_FILENO);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execv(exe_path, argv);
+		_exit(127);
+	}
+	default:
+		break;
+	}
+	while (waitpid(pid, &status, 0) == -1)
+		if (errno != EINTR)
+			return false;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0;
 }
 
 /* In a forked child: the master's own fds are not the worker's business. */
@@ -226,7 +270,8 @@ reexec(void)
 	free(fds);
 	free(pids);
 	log_notice("reloading: starting a new generation");
-	execv("/proc/self/exe", saved_argv);
+	execv(access(exe_path, X_OK) == 0 ? exe_path : "/proc/self/exe",
+	    saved_argv);
 	log_syserr("reload failed: cannot re-execute");
 	unsetenv(ENV_FDS);
 	unsetenv(ENV_OLD);
@@ -248,6 +293,10 @@ reload(void)
 		return;
 	}
 	conf_free(next);
+	if (!config_starts(conf->file)) {
+		log_error("reload aborted: the PHP engine does not start with the new configuration (see pfpm -t), the running one stays");
+		return;
+	}
 	reexec();
 }
 

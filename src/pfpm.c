@@ -139,6 +139,14 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (test) {
+		/* The engine too: php.ini, extensions, as a real start would. */
+		if (sapi_engine_start(c->php_ini, &cause) == -1) {
+			fprintf(stderr, "pfpm: %s\n", cause);
+			free(cause);
+			conf_free(c);
+			return 1;
+		}
+		sapi_engine_stop();
 		fprintf(stderr, "pfpm: configuration file %s test is successful\n",
 		    path);
 		conf_free(c);
