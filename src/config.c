@@ -206,6 +206,20 @@ cb_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 }
 
 static int
+cb_size(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
+{
+	int64_t bytes;
+
+	if (conf_parse_size(value, &bytes) == -1) {
+		cfg_error(cfg, "option '%s': invalid size '%s' (use e.g. 128M, 1G)",
+		    cfg_opt_name(opt), value);
+		return -1;
+	}
+	*(long int *)result = (long int)bytes;
+	return 0;
+}
+
+static int
 cb_mode(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 {
 	char *end;
@@ -433,6 +447,9 @@ static cfg_opt_t pool_opts[] = {
 	CFG_BOOL("decorate_workers_output", cfg_true, CFGF_NONE),
 	CFG_INT_CB("rlimit_files", 0, CFGF_NONE, cb_rlimit),
 	CFG_INT_CB("rlimit_core", 0, CFGF_NONE, cb_rlimit),
+	CFG_STR("worker", NULL, CFGF_NONE),
+	CFG_STR("app_root", NULL, CFGF_NONE),
+	CFG_INT_CB("worker.max_memory", 0, CFGF_NONE, cb_size),
 	CFG_FUNC("include", cb_include),
 	CFG_END()
 };
@@ -559,6 +576,15 @@ check_pool(struct pool_conf *p)
 	if (p->listen_group != NULL && getgrnam(p->listen_group) == NULL)
 		POOL_ERR(p, "option 'listen.group': no such group '%s'",
 		    p->listen_group);
+	if (p->worker != NULL && strcmp(p->worker, "laravel") == 0) {
+		if (p->app_root == NULL)
+			POOL_ERR(p, "option 'app_root' is required with worker = laravel");
+		else if (access(p->app_root, R_OK | X_OK) == -1)
+			POOL_ERR(p, "option 'app_root': cannot read '%s': %s",
+			    p->app_root, strerror(errno));
+	} else if (p->worker != NULL && access(p->worker, R_OK) == -1)
+		POOL_ERR(p, "option 'worker': cannot read '%s': %s", p->worker,
+		    strerror(errno));
 	if (p->chdir != NULL && p->chdir[0] != '/')
 		POOL_ERR(p, "option 'chdir': '%s' is not an absolute path", p->chdir);
 }
@@ -619,6 +645,9 @@ read_pool(cfg_t *sec)
 	p->decorate_workers_output = cfg_getbool(sec, "decorate_workers_output");
 	p->rlimit_files = (int)cfg_getint(sec, "rlimit_files");
 	p->rlimit_core = (int)cfg_getint(sec, "rlimit_core");
+	p->worker = dup_or_null(cfg_getstr(sec, "worker"));
+	p->app_root = dup_or_null(cfg_getstr(sec, "app_root"));
+	p->worker_max_memory = cfg_getint(sec, "worker.max_memory");
 	check_pool(p);
 	return p;
 }
@@ -769,6 +798,8 @@ pool_conf_free(struct pool_conf *p)
 	free(p->user);
 	free(p->group);
 	free(p->chdir);
+	free(p->worker);
+	free(p->app_root);
 	free_words(p->env, p->n_env);
 	free_kv(p->php_values, p->n_php_values);
 	free_kv(p->php_admin_values, p->n_php_admin_values);

@@ -119,6 +119,10 @@ struct pool_conf {
 
 	int rlimit_files;
 	int rlimit_core;
+
+	char *worker;		/* NULL: classic; "laravel" or a script path */
+	char *app_root;
+	int64_t worker_max_memory;
 };
 
 struct conf {
@@ -159,6 +163,7 @@ enum sb_state {
 
 struct sb_slot {
 	volatile int state;
+	volatile int retiring;		/* exits after this request: replace it now */
 	pid_t pid;
 	int pool;
 	int generation;
@@ -216,11 +221,13 @@ bool fcgi_aborted(const struct fcgi_conn *);
 bool fcgi_has_request(const struct fcgi_conn *);
 
 /* sapi.c: the PHP engine.  Started once in the master. */
+struct worker_ctx;
 int sapi_engine_start(const char *, char **);
 void sapi_engine_stop(void);
 int sapi_worker_init(const struct pool_conf *, char **);
 void sapi_worker_shutdown(void);
 void sapi_handle(struct fcgi_conn *, struct sb_slot *);
+int sapi_worker_run(const struct worker_ctx *);
 const char *sapi_php_version(void);
 
 /* worker.c */
@@ -233,6 +240,11 @@ struct worker_ctx {
 	pid_t master_pid;
 };
 void worker_main(struct worker_ctx *) NORETURN;
+struct fcgi_conn *worker_next(void);
+void worker_done(struct fcgi_conn *);
+void worker_retire(const char *);
+uint64_t worker_served(void);
+const struct worker_ctx *worker_context(void);
 bool worker_stopping(void);
 
 /* pool.c */

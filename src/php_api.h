@@ -4,6 +4,9 @@
 
 const zend_function_entry *php_api_functions(void);
 struct fcgi_conn *sapi_current(void);
-void php_api_set_worker(const char *, const char *, int, uint64_t);
+bool sapi_worker_mode(void);
+int sapi_worker_begin(struct fcgi_conn *, struct sb_slot *);
+void sapi_worker_end(struct sb_slot *);
+void sapi_worker_fatal(void);
 
 #endif

@@ -401,7 +401,7 @@ count(struct pool *p, int *idle, int *active, struct proc **oldest_idle)
 	*idle = *active = 0;
 	*oldest_idle = NULL;
 	for (pr = p->procs; pr != NULL; pr = pr->next) {
-		if (pr->quit_sent)
+		if (pr->quit_sent || pr->slot->retiring)
 			continue;
 		if (pr->slot->state == SB_IDLE) {
 			(*idle)++;
@@ -421,7 +421,7 @@ live_procs(struct pool *p)
 	int n = 0;
 
 	for (pr = p->procs; pr != NULL; pr = pr->next)
-		if (!pr->quit_sent)
+		if (!pr->quit_sent && !pr->slot->retiring)
 			n++;
 	return n;
 }

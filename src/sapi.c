@@ -24,6 +24,8 @@
 #include <zend_signal.h>
 #include <ext/standard/php_standard.h>
 #include <ext/standard/url.h>
+#include <php_memory_streams.h>
+#include <php_output.h>
 #include <http_status_codes.h>
 
 #include "php_api.h"
@@ -824,15 +826,10 @@ copy_field(char *dst, size_t size, const char *src)
 	dst[size - 1] = '\0';
 }
 
-/* Serve one FastCGI request in classic mode: php-fpm's request cycle. */
-void
-sapi_handle(struct fcgi_conn *c, struct sb_slot *slot)
+/* Make c the current request: SG(request_info) and the scoreboard slot. */
+static void
+begin_request(struct fcgi_conn *c, struct sb_slot *slot)
 {
-	zend_file_handle fh;
-	char *primary = NULL;
-	uint64_t t0 = sb_now_us(), c0 = cpu_us();
-	bool opened = false;
-
 	cur = c;
 	cgi.log_started = false;
 	SG(server_context) = c;
@@ -844,7 +841,20 @@ sapi_handle(struct fcgi_conn *c, struct sb_slot *slot)
 		copy_field(slot->script, sizeof slot->script,
 		    SG(request_info).path_translated);
 		slot->content_length = (uint64_t)SG(request_info).content_length;
+		slot->state = SB_RUNNING;
 	}
+}
+
+/* Serve one FastCGI request in classic mode: php-fpm's request cycle. */
+void
+sapi_handle(struct fcgi_conn *c, struct sb_slot *slot)
+{
+	zend_file_handle fh;
+	char *primary = NULL;
+	uint64_t t0 = sb_now_us(), c0 = cpu_us();
+	bool opened = false;
+
+	begin_request(c, slot);
 	apply_fcgi_ini();
 
 	if (php_request_startup() == FAILURE) {
@@ -854,8 +864,6 @@ sapi_handle(struct fcgi_conn *c, struct sb_slot *slot)
 		cur = NULL;
 		return;
 	}
-	if (slot != NULL)
-		slot->state = SB_RUNNING;
 	if (SG(request_info).request_method == NULL)
 		goto done;
 	if (SG(request_info).path_translated == NULL) {
@@ -910,4 +918,294 @@ struct fcgi_conn *
 sapi_current(void)
 {
 	return cur;
+}
+
+/*
+ * Worker mode (DESIGN.md section 2).  The process runs one boot request:
+ * the worker script boots the application and loops on
+ * pfpm_handle_request(), which serves each FastCGI request inside that
+ * boot request after resetting the per-request engine state below.
+ */
+static bool worker_mode;
+static bool worker_booted;
+static bool worker_fatal;
+static HashTable boot_ini;		/* ini values as the boot left them */
+
+bool
+sapi_worker_mode(void)
+{
+	return worker_mode;
+}
+
+/* After boot: remember the ini values the application set while booting. */
+static void
+snapshot_boot_ini(void)
+{
+	zend_ini_entry *e;
+	zend_string *key;
+
+	zend_hash_init(&boot_ini, 8, NULL, ZVAL_PTR_DTOR, 0);
+	if (EG(modified_ini_directives) == NULL)
+		return;
+	ZEND_HASH_FOREACH_STR_KEY_PTR(EG(modified_ini_directives), key, e) {
+		zval v;
+		if (e->value != NULL)
+			ZVAL_STR_COPY(&v, e->value);
+		else
+			ZVAL_NULL(&v);
+		zend_hash_add_new(&boot_ini, key, &v);
+	} ZEND_HASH_FOREACH_END();
+}
+
+/* ini_set() during a request is undone: back to the boot values. */
+static void
+restore_boot_ini(void)
+{
+	zend_string **keys, *key;
+	zend_ini_entry *e;
+	uint32_t n = 0, i;
+
+	if (EG(modified_ini_directives) == NULL ||
+	    zend_hash_num_elements(EG(modified_ini_directives)) == 0)
+		return;
+	keys = emalloc(zend_hash_num_elements(EG(modified_ini_directives)) *
+	    sizeof *keys);
+	ZEND_HASH_FOREACH_STR_KEY_PTR(EG(modified_ini_directives), key, e) {
+		zval *boot = zend_hash_find(&boot_ini, key);
+		if (boot == NULL || (Z_TYPE_P(boot) == IS_STRING &&
+		    (e->value == NULL || !zend_string_equals(e->value, Z_STR_P(boot)))))
+			keys[n++] = zend_string_copy(key);
+	} ZEND_HASH_FOREACH_END();
+	for (i = 0; i < n; i++) {
+		zval *boot = zend_hash_find(&boot_ini, keys[i]);
+		if (boot != NULL)
+			zend_alter_ini_entry_ex(keys[i], Z_STR_P(boot), ZEND_INI_SYSTEM,
+			    ZEND_INI_STAGE_RUNTIME, 1);
+		else
+			zend_restore_ini_entry(keys[i], ZEND_INI_STAGE_RUNTIME);
+		zend_string_release(keys[i]);
+	}
+	efree(keys);
+}
+
+/* php://input and php://temp streams nobody holds any more (they pile up). */
+static void
+release_temp_streams(void)
+{
+	zend_resource *r;
+	int type = php_file_le_stream();
+
+	ZEND_HASH_FOREACH_PTR(&EG(regular_list), r) {
+		php_stream *st;
+		if (r->type != type || (st = r->ptr) == NULL)
+			continue;
+		if (st->ops == &php_stream_temp_ops && st->__exposed == 0 &&
+		    GC_REFCOUNT(r) == 1)
+			zend_list_delete(r);
+	} ZEND_HASH_FOREACH_END();
+}
+
+static void
+module_hook(const char *name, bool startup)
+{
+	zend_module_entry *m;
+
+	m = zend_hash_str_find_ptr(&module_registry, name, strlen(name));
+	if (m == NULL)
+		return;
+	if (startup && m->request_startup_func != NULL)
+		m->request_startup_func(m->type, m->module_number);
+	else if (!startup && m->request_shutdown_func != NULL)
+		m->request_shutdown_func(m->type, m->module_number);
+}
+
+/* Superglobals from the new request; JIT ones already in use are re-armed. */
+static void
+rearm_globals(void)
+{
+	static const char *const jit[] = { "_ENV", "_REQUEST" };
+	size_t i;
+
+	for (i = 0; i < NUM_TRACK_VARS; i++)
+		zval_ptr_dtor_nogc(&PG(http_globals)[i]);
+	php_hash_environment();
+	zend_is_auto_global(ZSTR_KNOWN(ZEND_STR_AUTOGLOBAL_SERVER));
+	for (i = 0; i < 2; i++)
+		if (zend_hash_str_exists(&EG(symbol_table), jit[i], strlen(jit[i])))
+			zend_is_auto_global_str((char *)jit[i], strlen(jit[i]));
+	zend_hash_str_del(&EG(symbol_table), "_SESSION", sizeof("_SESSION") - 1);
+}
+
+/* Before the handler: a php-fpm-like fresh world for this request. */
+int
+sapi_worker_begin(struct fcgi_conn *c, struct sb_slot *slot)
+{
+	int rc = 0;
+
+	if (!worker_booted) {
+		snapshot_boot_ini();
+		worker_booted = true;
+	}
+	begin_request(c, slot);
+	/* The application routes every path itself: no 404 from fix_pathinfo. */
+	SG(sapi_headers).http_response_code = 200;
+	zend_try {
+		release_temp_streams();
+		php_output_activate();
+		PG(header_is_being_sent) = 0;
+		PG(connection_status) = PHP_CONNECTION_NORMAL;
+		sapi_activate();
+		if (PG(expose_php))
+			sapi_add_header(SAPI_PHP_VERSION_HEADER,
+			    sizeof(SAPI_PHP_VERSION_HEADER) - 1, 1);
+		if (PG(output_handler) != NULL && PG(output_handler)[0] != '\0') {
+			zval oh;
+			ZVAL_STRING(&oh, PG(output_handler));
+			php_output_start_user(&oh, 0, PHP_OUTPUT_HANDLER_STDFLAGS);
+			zval_ptr_dtor(&oh);
+		} else if (PG(output_buffering))
+			php_output_start_user(NULL, PG(output_buffering) > 1 ?
+			    PG(output_buffering) : 0, PHP_OUTPUT_HANDLER_STDFLAGS);
+		else if (PG(implicit_flush))
+			php_output_set_implicit_flush(1);
+		rearm_globals();
+		module_hook("filter", true);
+		module_hook("session", true);
+	} zend_catch {
+		rc = -1;
+	} zend_end_try();
+	SG(sapi_started) = 1;
+	EG(exit_status) = 0;
+	return rc;
+}
+
+/* After the handler: send everything, end the request, undo its changes. */
+void
+sapi_worker_end(struct sb_slot *slot)
+{
+	const struct pool_conf *p = cur_pool;
+
+	zend_try {
+		php_output_end_all();
+	} zend_end_try();
+	zend_try {
+		module_hook("session", false);
+		module_hook("filter", false);
+	} zend_end_try();
+	zend_try {
+		php_output_deactivate();
+	} zend_end_try();
+	if (SG(request_info).path_translated != NULL) {
+		efree(SG(request_info).path_translated);
+		SG(request_info).path_translated = NULL;
+	}
+	zend_try {
+		sapi_deactivate();
+	} zend_end_try();
+	if (cur != NULL)
+		fcgi_end_request(cur, 0);
+	/* sapi_deactivate() frees these without clearing them. */
+	SG(request_info).auth_user = NULL;
+	SG(request_info).auth_password = NULL;
+	SG(request_info).auth_digest = NULL;
+	SG(request_info).content_type_dup = NULL;
+	SG(request_info).current_user = NULL;
+	SG(request_info).request_method = NULL;
+	SG(request_info).query_string = NULL;
+	SG(request_info).request_uri = NULL;
+	SG(request_info).content_type = NULL;
+	SG(request_info).cookie_data = NULL;
+	PG(last_error_type) = 0;
+	PG(last_error_lineno) = 0;
+	if (PG(last_error_message) != NULL) {
+		zend_string_release(PG(last_error_message));
+		PG(last_error_message) = NULL;
+	}
+	if (PG(last_error_file) != NULL) {
+		zend_string_release(PG(last_error_file));
+		PG(last_error_file) = NULL;
+	}
+	restore_boot_ini();
+	zend_set_memory_limit(PG(memory_limit));
+	if (slot != NULL) {
+		slot->last_memory = zend_memory_peak_usage(1);
+		slot->state = SB_FINISHING;
+	}
+	zend_memory_reset_peak_usage();
+	if (p != NULL && p->worker_max_memory > 0 &&
+	    (int64_t)zend_memory_usage(1) > p->worker_max_memory)
+		worker_retire("worker.max_memory");
+	SG(server_context) = NULL;
+	cur = NULL;
+}
+
+/*
+ * A fatal error (or memory exhaustion, or max_execution_time) in the
+ * handler: the engine is not safe to reuse.  The request is answered by the
+ * boot request's own shutdown and the process is replaced.
+ */
+void
+sapi_worker_fatal(void)
+{
+	worker_fatal = true;
+	worker_retire("fatal error");
+}
+
+/* The worker script for a pool: a path, or "laravel" for the adapter. */
+static const char *
+worker_script(const struct pool_conf *p)
+{
+	static char path[4096];
+	const char *dir = getenv("PFPM_PHP_DIR");
+
+	if (strcmp(p->worker, "laravel") != 0)
+		return p->worker;
+	snprintf(path, sizeof path, "%s/laravel-worker.php",
+	    dir != NULL ? dir : PFPM_PHP_DIR);
+	return path;
+}
+
+/* Run the boot request; returns the process exit code. */
+int
+sapi_worker_run(const struct worker_ctx *w)
+{
+	const char *script = worker_script(w->pool);
+	zend_file_handle fh;
+	struct sb_slot *slot = w->slot;
+
+	worker_mode = true;
+	cur = NULL;
+	SG(server_context) = NULL;
+	memset(&SG(request_info), 0, sizeof SG(request_info));
+	SG(sapi_headers).http_response_code = 200;
+	if (php_request_startup() == FAILURE) {
+		log_error("worker mode: php_request_startup failed");
+		return 1;
+	}
+	slot->state = SB_STARTING;
+	log_debug("booting worker script %s", script);
+	zend_stream_init_filename(&fh, script);
+	php_execute_script(&fh);
+	if (!fh.in_list)
+		zend_destroy_file_handle(&fh);
+	if (worker_fatal && cur != NULL)
+		slot->state = SB_FINISHING;
+	php_request_shutdown(NULL);
+	if (cur != NULL) {
+		/* The request the fatal error interrupted, answered above. */
+		struct fcgi_conn *c = cur;
+		fcgi_end_request(c, 0);
+		cur = NULL;
+		worker_done(c);
+	}
+	if (!worker_booted) {
+		log_error("worker script %s ended before serving a request: the application failed to boot (see the errors above)",
+		    script);
+		return 1;
+	}
+	if (worker_fatal) {
+		log_warn("a fatal error ended a request: replacing this process");
+		return 2;
+	}
+	return 0;
 }

@@ -173,9 +173,9 @@ slot_idle(void)
 	ctx->slot->state = SB_IDLE;
 }
 
-/* Read and serve one request on a connection; keep or close it after. */
-static void
-serve(struct fcgi_conn *c)
+/* Read one request on a connection: true if it is ready to be served. */
+static bool
+read_request(struct fcgi_conn *c)
 {
 	struct sb_slot *s = ctx->slot;
 	char *cause = NULL;
@@ -185,29 +185,22 @@ serve(struct fcgi_conn *c)
 	s->method[0] = s->uri[0] = s->script[0] = '\0';
 	s->state = SB_READING;
 	rc = fcgi_read_request(c, &cause);
-	if (rc != 0) {
-		if (rc == -1)
-			log_warn("closing FastCGI connection: %s", cause);
-		free(cause);
-		drop_conn(c);
-		slot_idle();
-		return;
-	}
-	sapi_handle(c, s);
-	s->requests++;
-	served++;
-	if (fcgi_keep_conn(c) && !stopping)
-		keep_conn(c);
-	else
-		drop_conn(c);
+	if (rc == 0)
+		return true;
+	if (rc == -1)
+		log_warn("closing FastCGI connection: %s", cause);
+	free(cause);
+	drop_conn(c);
 	slot_idle();
+	return false;
 }
 
-static void
+static struct fcgi_conn *
 accept_one(void)
 {
 	struct sockaddr_storage ss;
 	socklen_t len = sizeof ss;
+	struct fcgi_conn *c;
 	int fd, one = 1;
 
 	fd = accept4(ctx->listen_fd, (struct sockaddr *)&ss, &len, SOCK_CLOEXEC);
@@ -215,16 +208,17 @@ accept_one(void)
 		if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
 		    errno != ECONNABORTED)
 			log_syserr("accept");
-		return;
+		return NULL;
 	}
 	if (!client_allowed(&ss)) {
 		close(fd);
-		return;
+		return NULL;
 	}
 	if (ss.ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 	sb_pool((size_t)ctx->pool_index)->accepted++;
-	serve(fcgi_conn_new(fd));
+	c = fcgi_conn_new(fd);
+	return read_request(c) ? c : NULL;
 }
 
 static void
@@ -246,15 +240,99 @@ read_signals(void)
 	}
 }
 
+/*
+ * Wait for the next request, on a new or a kept connection.  NULL when the
+ * process must stop (QUIT, pm.max_requests).  The request's params are
+ * read; the body is read by the SAPI as the script asks for it.
+ */
+struct fcgi_conn *
+worker_next(void)
+{
+	const struct pool_conf *p = ctx->pool;
+	struct epoll_event evs[KEPT_MAX + 2];
+	struct fcgi_conn *c = NULL;
+	int i, n;
+
+	while (!stopping && c == NULL) {
+		n = epoll_wait(epfd, evs, (int)(sizeof evs / sizeof evs[0]), -1);
+		if (n == -1) {
+			if (errno == EINTR)
+				continue;
+			fatal("epoll_wait");
+		}
+		for (i = 0; i < n && c == NULL; i++) {
+			int fd = evs[i].data.fd;
+			size_t k;
+
+			if (fd == sigfd)
+				read_signals();
+			else if (fd == ctx->listen_fd)
+				c = accept_one();
+			else {
+				for (k = 0; k < nkept; k++) {
+					if (fcgi_conn_fd(kept[k]) == fd) {
+						c = read_request(kept[k]) ? kept[k] : NULL;
+						break;
+					}
+				}
+			}
+		}
+	}
+	if (c == NULL)
+		return NULL;
+	/* The last request before recycling: let the master start the next process now. */
+	if (p->max_requests > 0 && served + 1 >= (uint64_t)p->max_requests)
+		worker_retire("pm.max_requests");
+	return c;
+}
+
+/* After a request: keep or close the connection, become idle. */
+void
+worker_done(struct fcgi_conn *c)
+{
+	ctx->slot->requests++;
+	served++;
+	if (fcgi_keep_conn(c) && !stopping)
+		keep_conn(c);
+	else
+		drop_conn(c);
+	slot_idle();
+	if (ctx->slot->retiring)
+		stopping = true;
+	else
+		read_signals();
+}
+
+/* This process will exit after the current request. */
+void
+worker_retire(const char *why)
+{
+	if (!ctx->slot->retiring)
+		log_debug("recycling after this request (%s)", why);
+	ctx->slot->retiring = 1;
+}
+
+uint64_t
+worker_served(void)
+{
+	return served;
+}
+
+const struct worker_ctx *
+worker_context(void)
+{
+	return ctx;
+}
+
 /* The child branch of pool_spawn: never returns. */
 void
 worker_main(struct worker_ctx *w)
 {
 	const struct pool_conf *p = w->pool;
-	struct epoll_event evs[KEPT_MAX + 2];
+	struct fcgi_conn *c;
 	sigset_t mask;
 	char *cause = NULL;
-	int i, n;
+	int code = 0;
 
 	ctx = w;
 	log_set_worker(p->name, (int)getpid());
@@ -288,41 +366,18 @@ worker_main(struct worker_ctx *w)
 		fatal("epoll_create1");
 	epoll_add(sigfd, EPOLLIN);
 	epoll_add(w->listen_fd, EPOLLIN | EPOLLEXCLUSIVE);
-	slot_idle();
 
-	while (!stopping) {
-		n = epoll_wait(epfd, evs, (int)(sizeof evs / sizeof evs[0]), -1);
-		if (n == -1) {
-			if (errno == EINTR)
-				continue;
-			fatal("epoll_wait");
+	if (p->worker != NULL)
+		code = sapi_worker_run(w);
+	else {
+		slot_idle();
+		while ((c = worker_next()) != NULL) {
+			sapi_handle(c, w->slot);
+			worker_done(c);
 		}
-		for (i = 0; i < n && !stopping; i++) {
-			int fd = evs[i].data.fd;
-			size_t k;
-
-			if (fd == sigfd)
-				read_signals();
-			else if (fd == w->listen_fd)
-				accept_one();
-			else {
-				for (k = 0; k < nkept; k++) {
-					if (fcgi_conn_fd(kept[k]) == fd) {
-						serve(kept[k]);
-						break;
-					}
-				}
-			}
-			if (p->max_requests > 0 && served >= (uint64_t)p->max_requests) {
-				log_debug("max_requests (%d) reached, exiting", p->max_requests);
-				stopping = true;
-			}
-		}
-		if (!stopping)
-			read_signals();
 	}
 	while (nkept > 0)
 		drop_conn(kept[0]);
 	w->slot->state = SB_FINISHING;
-	_exit(0);
+	_exit(code);
 }
