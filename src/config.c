@@ -24,6 +24,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#define RLIMIT_UNSET (-2)
+
 /* The directory relative include() paths are resolved against. */
 static char *conf_dir;
 static int conf_errors;
@@ -383,6 +385,10 @@ cb_include(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 	else
 		xasprintf(&pattern, "%s/%s", conf_dir, argv[0]);
 	rc = glob(pattern, GLOB_ERR, NULL, &g);
+	if (rc == GLOB_ABORTED && strpbrk(argv[0], "*?[") != NULL) {
+		globfree(&g);
+		rc = GLOB_NOMATCH;
+	}
 	if (rc == GLOB_NOMATCH) {
 		if (strpbrk(argv[0], "*?[") == NULL) {
 			cfg_error(cfg, "include: %s: no such file", pattern);
@@ -445,8 +451,8 @@ static cfg_opt_t pool_opts[] = {
 	CFG_STR("security.limit_extensions", ".php .phar", CFGF_NONE),
 	CFG_BOOL("catch_workers_output", cfg_false, CFGF_NONE),
 	CFG_BOOL("decorate_workers_output", cfg_true, CFGF_NONE),
-	CFG_INT_CB("rlimit_files", 0, CFGF_NONE, cb_rlimit),
-	CFG_INT_CB("rlimit_core", 0, CFGF_NONE, cb_rlimit),
+	CFG_INT_CB("rlimit_files", RLIMIT_UNSET, CFGF_NONE, cb_rlimit),
+	CFG_INT_CB("rlimit_core", RLIMIT_UNSET, CFGF_NONE, cb_rlimit),
 	CFG_STR("worker", NULL, CFGF_NONE),
 	CFG_STR("app_root", NULL, CFGF_NONE),
 	CFG_INT_CB("worker.max_memory", 0, CFGF_NONE, cb_size),
@@ -473,6 +479,20 @@ static char *
 dup_or_null(const char *s)
 {
 	return s != NULL && *s != '\0' ? xstrdup(s) : NULL;
+}
+
+/* A file path of the global section, relative to the main file's directory. */
+static char *
+dup_path(const char *s)
+{
+	char *p;
+
+	if (s == NULL || *s == '\0')
+		return NULL;
+	if (*s == '/' || strcmp(s, "syslog") == 0 || strcmp(s, "stderr") == 0)
+		return xstrdup(s);
+	xasprintf(&p, "%s/%s", conf_dir, s);
+	return p;
 }
 
 /* Split "a b,c" into an array of words. */
@@ -557,6 +577,14 @@ check_pool(struct pool_conf *p)
 			POOL_ERR(p, "option 'pm.start_servers' (%d) must be between pm.min_spare_servers (%d) and pm.max_spare_servers (%d)",
 			    p->start_servers, p->min_spare_servers,
 			    p->max_spare_servers);
+	}
+	for (size_t i = 0; i < p->n_allowed_clients; i++) {
+		unsigned char a[sizeof(struct in6_addr)];
+		const char *v = p->allowed_clients[i];
+		if (strcmp(v, "any") != 0 && inet_pton(AF_INET, v, a) != 1 &&
+		    inet_pton(AF_INET6, v, a) != 1)
+			POOL_ERR(p, "option 'listen.allowed_clients': '%s' is not an IPv4 or IPv6 address",
+			    v);
 	}
 	if (p->pm == PM_ONDEMAND && p->process_idle_timeout_ms <= 0)
 		POOL_ERR(p, "option 'pm.process_idle_timeout' must be positive");
@@ -720,8 +748,8 @@ conf_load(const char *path)
 
 	c = xcalloc(1, sizeof *c);
 	c->file = xstrdup(path);
-	c->pid_file = dup_or_null(cfg_getstr(cfg, "pid"));
-	c->error_log = dup_or_null(cfg_getstr(cfg, "error_log"));
+	c->pid_file = dup_path(cfg_getstr(cfg, "pid"));
+	c->error_log = dup_path(cfg_getstr(cfg, "error_log"));
 	c->log_level = log_parse_level(cfg_getstr(cfg, "log_level"));
 	c->php_ini = dup_or_null(cfg_getstr(cfg, "php_ini"));
 	c->daemonize = cfg_getbool(cfg, "daemonize");

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include <poll.h>
+
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +40,7 @@
 #define FCGI_PARAMS_MAX (1024 * 1024)	/* all params of one request */
 #define FCGI_OUT_BUF 32768
 #define FCGI_IN_BUF 16384
+#define FCGI_ERR_BUF 8192
 
 struct fcgi_param {
 	const char *name;
@@ -71,6 +74,8 @@ struct fcgi_conn {
 
 	unsigned char out[FCGI_OUT_BUF];
 	size_t out_len;
+	char err[FCGI_ERR_BUF];	/* stderr: consecutive writes make one record */
+	size_t err_len;
 };
 
 struct fcgi_header {
@@ -124,10 +129,11 @@ fcgi_conn_fd(const struct fcgi_conn *c)
 	return c->fd;
 }
 
+/* The web server asked to keep the connection (FCGI_KEEP_CONN). */
 bool
-fcgi_keep_conn(const struct fcgi_conn *c)
+fcgi_wants_keep(const struct fcgi_conn *c)
 {
-	return c->keep && c->stdin_eof && !c->aborted;
+	return c->keep && !c->aborted;
 }
 
 bool
@@ -314,6 +320,17 @@ parse_params(struct fcgi_conn *c, char **cause)
 
 	/* Each pair has at least two length bytes: room for two NULs. */
 	a = c->arena = xmalloc(c->plen + 2);
+	if (c->cparams == 0) {
+		c->cparams = 32;
+		c->params = xreallocarray(NULL, c->cparams, sizeof *c->params);
+	}
+	/* php-fpm's environment starts with the role. */
+	c->params[0].name = "FCGI_ROLE";
+	c->params[0].nlen = 9;
+	c->params[0].value = "RESPONDER";
+	c->params[0].vlen = 9;
+	c->params[0].owned = false;
+	c->nparams = 1;
 	while (p < end) {
 		if (nv_len(&p, end, &nlen) == -1 || nv_len(&p, end, &vlen) == -1 ||
 		    nlen > (size_t)(end - p) || vlen > (size_t)(end - p) - nlen) {
@@ -392,6 +409,7 @@ fcgi_read_request(struct fcgi_conn *c, char **cause)
 	c->keep = false;
 	c->content_left = c->padding_left = 0;
 	c->out_len = 0;
+	c->err_len = 0;
 
 	for (;;) {
 		if ((rc = read_header(c, &h)) != 0) {
@@ -603,10 +621,24 @@ lost:
 }
 
 static int
+flush_err(struct fcgi_conn *c)
+{
+	int rc;
+
+	if (c->err_len == 0)
+		return 0;
+	rc = send_record(c, FCGI_STDERR, c->req_id, c->err, c->err_len);
+	c->err_len = 0;
+	return rc;
+}
+
+static int
 flush_out(struct fcgi_conn *c)
 {
 	int rc;
 
+	if (flush_err(c) == -1)
+		return -1;
 	if (c->out_len == 0)
 		return c->aborted ? -1 : 0;
 	rc = send_record(c, FCGI_STDOUT, c->req_id, c->out, c->out_len);
@@ -618,7 +650,12 @@ flush_out(struct fcgi_conn *c)
 int
 fcgi_write(struct fcgi_conn *c, const char *data, size_t len)
 {
-	if (c->aborted || c->ended)
+	/* After fastcgi_finish_request() output goes nowhere, as in php-fpm. */
+	if (c->ended)
+		return 0;
+	if (c->aborted)
+		return -1;
+	if (c->err_len > 0 && flush_out(c) == -1)
 		return -1;
 	if (len <= sizeof c->out - c->out_len) {
 		memcpy(c->out + c->out_len, data, len);
@@ -644,14 +681,19 @@ fcgi_write_stderr(struct fcgi_conn *c, const char *data, size_t len)
 {
 	if (c->aborted || c->ended || !c->in_request)
 		return -1;
-	if (flush_out(c) == -1)
+	/* Keep the order of the two streams: stdout written so far goes first. */
+	if (c->out_len > 0 && flush_out(c) == -1)
 		return -1;
 	while (len > 0) {
-		size_t chunk = len > 65535 ? 65535 : len;
-		if (send_record(c, FCGI_STDERR, c->req_id, data, chunk) == -1)
-			return -1;
+		size_t chunk = sizeof c->err - c->err_len;
+		if (chunk > len)
+			chunk = len;
+		memcpy(c->err + c->err_len, data, chunk);
+		c->err_len += chunk;
 		data += chunk;
 		len -= chunk;
+		if (c->err_len == sizeof c->err && flush_err(c) == -1)
+			return -1;
 	}
 	return 0;
 }
@@ -660,8 +702,46 @@ int
 fcgi_flush(struct fcgi_conn *c)
 {
 	if (c->ended)
-		return -1;
+		return 0;
 	return flush_out(c);
+}
+
+/*
+ * Before reusing a kept connection: read what is left of the body (the
+ * script may not have read it), up to the empty STDIN record.
+ */
+int
+fcgi_finish_input(struct fcgi_conn *c)
+{
+	char buf[8192];
+	ssize_t n;
+
+	while ((n = fcgi_read_body(c, buf, sizeof buf)) > 0)
+		;
+	return n == 0 ? 0 : -1;
+}
+
+/*
+ * Close like php-fpm: stop writing, then read whatever the peer still
+ * sends (the empty STDIN record Apache may not have written yet) for a
+ * short while, so it never sees a reset.
+ */
+void
+fcgi_linger_close(struct fcgi_conn *c)
+{
+	struct pollfd pfd = { .fd = c->fd, .events = POLLIN };
+	char buf[4096];
+	int rounds = 0;
+
+	if (c->fd < 0)
+		return;
+	if (shutdown(c->fd, SHUT_WR) == 0) {
+		while (rounds++ < 64 && poll(&pfd, 1, 200) == 1 &&
+		    recv(c->fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+			;
+	}
+	close(c->fd);
+	c->fd = -1;
 }
 
 /* Finish the request: remaining output, empty STDOUT, END_REQUEST. */
@@ -675,7 +755,7 @@ fcgi_end_request(struct fcgi_conn *c, int app_status)
 	if (c->ended || !c->in_request)
 		return 0;
 	c->ended = true;
-	if (c->aborted)
+	if (c->aborted || flush_err(c) == -1)
 		return -1;
 	put_header(tail, FCGI_STDOUT, c->req_id, 0);
 	put_header(tail + 8, FCGI_END_REQUEST, c->req_id, 8);

@@ -16,7 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define LOG_LINE_MAX 4096
+#define LOG_LINE_MAX 4096	/* PIPE_BUF: a line crosses a pipe whole */
 
 static int log_fd = -1;		/* -1 with log_syslog set: syslog */
 static bool log_syslog;
@@ -95,6 +95,36 @@ log_open(const char *target, char **cause)
 	free(log_path);
 	log_path = xstrdup(target);
 	return 0;
+}
+
+bool
+log_is_syslog(void)
+{
+	return log_syslog;
+}
+
+/*
+ * In a worker: write finished lines to this fd, a pipe the master reads
+ * and copies into the log.  Lines are at most PIPE_BUF long, so each one
+ * arrives whole; USR1 then only concerns the master, which can reopen a
+ * file the worker (another user) could not.
+ */
+void
+log_use_fd(int fd)
+{
+	if (log_fd > STDERR_FILENO && log_fd != fd)
+		close(log_fd);
+	log_fd = fd;
+	free(log_path);
+	log_path = NULL;
+}
+
+/* In the master: copy lines a worker formatted into the log. */
+void
+log_write(const char *buf, size_t len)
+{
+	if (write(log_fd >= 0 ? log_fd : STDERR_FILENO, buf, len) == -1)
+		return;
 }
 
 /* USR1: reopen the log file in place (same fd number). */

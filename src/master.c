@@ -13,6 +13,7 @@
 
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
@@ -32,7 +33,7 @@
 enum master_state { M_RUNNING, M_DRAINING, M_STOPPING };
 
 /* epoll tags: which kind of fd woke us. */
-enum { EV_SIGNAL = 1, EV_TIMER, EV_LISTEN, EV_OUTPUT };
+enum { EV_SIGNAL = 1, EV_TIMER, EV_LISTEN, EV_OUTPUT, EV_LOG };
 #define EV_TAG(kind, i) (((uint64_t)(kind) << 32) | (uint32_t)(i))
 
 static struct conf *conf;
@@ -46,6 +47,8 @@ static bool term_escalated;
 static pid_t *old_pids;
 static size_t nold;
 static bool old_quit_sent;
+static uint64_t old_deadline_us;	/* previous generation: TERM, then KILL */
+static int old_signal = SIGQUIT;
 static char **saved_argv;
 static char exe_path[4096];	/* resolved at start: an upgraded binary is used on reload */
 
@@ -53,12 +56,15 @@ static void close_master_fds(void);
 static uint64_t *crash_times;	/* emergency_restart_threshold window */
 static size_t ncrash;
 
+static bool allow_root;
+
 void
-master_set_argv(char **argv)
+master_set_argv(char **argv, bool root_ok)
 {
 	ssize_t n;
 
 	saved_argv = argv;
+	allow_root = root_ok;
 	n = readlink("/proc/self/exe", exe_path, sizeof exe_path - 1);
 	exe_path[n > 0 ? n : 0] = '\0';
 }
@@ -78,8 +84,8 @@ config_starts(const char *path)
 		log_syserr("fork");
 		return false;
 	case 0: {
-		char *argv[] = { exe_path, (char *)"-t", (char *)"-R",
-		    (char *)"-c", (char *)path, NULL };
+		char *argv[] = { exe_path, (char *)"-t", (char *)"-c",
+		    (char *)path, allow_root ? (char *)"-R" : NULL, NULL };
 		int null = open("/dev/null", O_RDWR);
 		sigset_t none;
 
@@ -111,9 +117,12 @@ close_master_fds(void)
 	close(timerfd);
 	for (i = 0; i < npools; i++) {
 		struct proc *pr;
-		for (pr = pool_procs(pools[i]); pr != NULL; pr = pr->next)
+		for (pr = pool_procs(pools[i]); pr != NULL; pr = pr->next) {
 			if (pr->out_fd >= 0)
 				close(pr->out_fd);
+			if (pr->log_fd >= 0)
+				close(pr->log_fd);
+		}
 	}
 }
 
@@ -165,8 +174,15 @@ close_unclaimed_fds(void)
 		bool used = false;
 		for (i = 0; i < npools; i++)
 			used = used || pool_listen_fd(pools[i]) == fd;
-		if (fd > 2 && !used)
+		if (fd > 2 && !used) {
+			/* A pool removed by the reload: its socket file goes too. */
+			struct sockaddr_un un;
+			socklen_t len = sizeof un;
+			if (getsockname(fd, (struct sockaddr *)&un, &len) == 0 &&
+			    un.sun_family == AF_UNIX && un.sun_path[0] == '/')
+				unlink(un.sun_path);
 			close(fd);
+		}
 	}
 	free(copy);
 	unsetenv(ENV_FDS);
@@ -370,8 +386,8 @@ handle_signals(void)
 			begin_stop(M_DRAINING);
 			break;
 		case SIGUSR1:
-			log_notice("reopening log files");
 			log_reopen();
+			log_notice("log files reopened");
 			signal_children(SIGUSR1);
 			break;
 		case SIGUSR2:
@@ -385,14 +401,14 @@ handle_signals(void)
 }
 
 static struct proc *
-find_output(int fd)
+find_proc_fd(int fd)
 {
 	size_t i;
 	struct proc *pr;
 
 	for (i = 0; i < npools; i++)
 		for (pr = pool_procs(pools[i]); pr != NULL; pr = pr->next)
-			if (pr->out_fd == fd)
+			if (pr->out_fd == fd || pr->log_fd == fd)
 				return pr;
 	return NULL;
 }
@@ -412,11 +428,16 @@ sync_watches(void)
 			watching[i] = want;
 		}
 		for (pr = pool_procs(pools[i]); pr != NULL; pr = pr->next) {
-			if (pr->out_fd < 0 || pr->out_watched)
-				continue;
-			epoll_set(EPOLL_CTL_ADD, pr->out_fd,
-			    EV_TAG(EV_OUTPUT, pr->out_fd));
-			pr->out_watched = true;
+			if (pr->out_fd >= 0 && !pr->out_watched) {
+				epoll_set(EPOLL_CTL_ADD, pr->out_fd,
+				    EV_TAG(EV_OUTPUT, pr->out_fd));
+				pr->out_watched = true;
+			}
+			if (pr->log_fd >= 0 && !pr->log_watched) {
+				epoll_set(EPOLL_CTL_ADD, pr->log_fd,
+				    EV_TAG(EV_LOG, pr->log_fd));
+				pr->log_watched = true;
+			}
 		}
 	}
 }
@@ -437,7 +458,19 @@ tick(void)
 		for (i = 0; i < nold; i++)
 			kill(old_pids[i], SIGQUIT);
 		old_quit_sent = true;
+		if (conf->process_control_timeout_ms > 0)
+			old_deadline_us = now +
+			    (uint64_t)conf->process_control_timeout_ms * 1000;
 		log_notice("new generation ready: previous workers finish their requests and exit");
+	}
+	if (nold > 0 && old_deadline_us != 0 && now > old_deadline_us &&
+	    old_signal != SIGKILL) {
+		old_signal = old_signal == SIGQUIT ? SIGTERM : SIGKILL;
+		log_warn("%zu previous workers still running after process_control_timeout, sending %s",
+		    nold, old_signal == SIGTERM ? "SIGTERM" : "SIGKILL");
+		for (i = 0; i < nold; i++)
+			kill(old_pids[i], old_signal);
+		old_deadline_us = now + 1000000;
 	}
 	if (state != M_RUNNING && stop_deadline_us != 0 && now > stop_deadline_us) {
 		if (!term_escalated) {
@@ -517,9 +550,14 @@ open_pools(void)
 		const struct pool_conf *pc = conf->pools[i];
 		int fd = inherited_fd(&pc->addr);
 
-		if (fd != -1)
+		if (fd != -1) {
 			fcntl(fd, F_SETFD, FD_CLOEXEC);
-		else if ((fd = pool_open_listener(pc, &cause)) == -1) {
+			if (pool_socket_perms(pc, &cause) == -1) {
+				log_warn("[pool %s] %s", pc->name, cause);
+				free(cause);
+				cause = NULL;
+			}
+		} else if ((fd = pool_open_listener(pc, &cause)) == -1) {
 			log_error("[pool %s] cannot listen on %s: %s", pc->name,
 			    pc->listen, cause);
 			free(cause);
@@ -608,12 +646,15 @@ master_run(struct conf *c, int ready_fd)
 			case EV_LISTEN:
 				pool_on_readable(pools[arg]);
 				break;
-			case EV_OUTPUT: {
-				struct proc *pr = find_output((int)arg);
-				if (pr != NULL)
-					pool_drain_output(pr, false);
-				else
+			case EV_OUTPUT:
+			case EV_LOG: {
+				struct proc *pr = find_proc_fd((int)arg);
+				if (pr == NULL)
 					epoll_set(EPOLL_CTL_DEL, (int)arg, 0);
+				else if (kind == EV_LOG)
+					pool_drain_log(pr);
+				else
+					pool_drain_output(pr, false);
 				break;
 			}
 			default:

@@ -4,6 +4,8 @@
 #include "pfpm.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,7 +22,8 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: pfpm [-DFRtvh] [-c file]\n"
-	    "  -c, --config FILE   configuration file (default " DEFAULT_CONF ")\n"
+	    "  -c, --config FILE   configuration file (default " DEFAULT_CONF ");\n"
+	    "  -y, --fpm-config FILE  the same, as php-fpm spells it\n"
 	    "  -t, --test          check the configuration and exit (1 on error)\n"
 	    "  -F, --nodaemonize   stay in the foreground\n"
 	    "  -D, --daemonize     run in the background (writes the pid file)\n"
@@ -62,11 +65,23 @@ daemonize(void)
 	switch ((pid = fork())) {
 	case -1:
 		fatal("fork");
-	case 0:
+	case 0: {
+		int null = open("/dev/null", O_RDWR);
+
 		close(p[0]);
 		if (setsid() == -1)
 			fatal("setsid");
+		if (chdir("/") == -1)
+			fatal("chdir /");
+		if (null != -1) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			if (null > STDERR_FILENO)
+				close(null);
+		}
 		return p[1];
+	}
 	default:
 		close(p[1]);
 		if (read(p[0], &ok, 1) != 1 || ok != '1') {
@@ -92,6 +107,7 @@ main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	const char *path = DEFAULT_CONF;
+	static char abspath[PATH_MAX];
 	bool test = false, allow_root = false, reexec;
 	int force = -1, ch, ready_fd = -1, rc;
 	struct conf *c;
@@ -133,6 +149,9 @@ main(int argc, char **argv)
 	}
 
 	log_init();
+	/* Reloads re-read this path, possibly from another directory. */
+	if (realpath(path, abspath) != NULL)
+		path = abspath;
 	if ((c = conf_load(path)) == NULL || check_root(c, allow_root) == -1) {
 		fprintf(stderr, "pfpm: configuration file %s test failed\n", path);
 		conf_free(c);
@@ -152,7 +171,7 @@ main(int argc, char **argv)
 		conf_free(c);
 		return 0;
 	}
-	master_set_argv(argv);
+	master_set_argv(argv, allow_root);
 	reexec = getenv("PFPM_REEXEC") != NULL;
 	unsetenv("PFPM_REEXEC");
 	/* Under systemd (or -F) stay in the foreground. */
@@ -161,6 +180,9 @@ main(int argc, char **argv)
 		    getenv("INVOCATION_ID") == NULL;
 	if (force == 1 && !reexec)
 		ready_fd = daemonize();
+	/* In the background, with no error_log, stderr is gone: use syslog. */
+	if (c->error_log == NULL && force == 1)
+		c->error_log = xstrdup("syslog");
 	if (c->error_log != NULL && log_open(c->error_log, &cause) == -1) {
 		fprintf(stderr, "pfpm: %s\n", cause);
 		free(cause);

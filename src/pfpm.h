@@ -19,7 +19,6 @@
 
 /* Exit codes that mean something (s6): usage, configuration, system. */
 #define PFPM_EXIT_USAGE 64
-#define PFPM_EXIT_CONFIG 78
 #define PFPM_EXIT_SOFTWARE 70
 
 #define PRINTFLIKE(a, b) __attribute__((format(printf, a, b)))
@@ -58,6 +57,9 @@ void log_warn(const char *, ...) PRINTFLIKE(1, 2);
 void log_error(const char *, ...) PRINTFLIKE(1, 2);
 void log_syserr(const char *, ...) PRINTFLIKE(1, 2);
 void log_line(int, const char *);
+bool log_is_syslog(void);
+void log_use_fd(int);
+void log_write(const char *, size_t);
 void fatal(const char *, ...) PRINTFLIKE(1, 2) NORETURN;
 void fatalx(const char *, ...) PRINTFLIKE(1, 2) NORETURN;
 
@@ -117,7 +119,7 @@ struct pool_conf {
 	bool catch_workers_output;
 	bool decorate_workers_output;
 
-	int rlimit_files;
+	int rlimit_files;	/* -1 unlimited, -2 not set */
 	int rlimit_core;
 
 	char *worker;		/* NULL: classic; "laravel" or a script path */
@@ -206,7 +208,7 @@ struct fcgi_conn *fcgi_conn_new(int);
 void fcgi_conn_free(struct fcgi_conn *);
 int fcgi_conn_fd(const struct fcgi_conn *);
 int fcgi_read_request(struct fcgi_conn *, char **);
-bool fcgi_keep_conn(const struct fcgi_conn *);
+bool fcgi_wants_keep(const struct fcgi_conn *);
 const char *fcgi_param(struct fcgi_conn *, const char *, size_t);
 void fcgi_param_set(struct fcgi_conn *, const char *, const char *);
 size_t fcgi_param_count(const struct fcgi_conn *);
@@ -216,6 +218,8 @@ int fcgi_write(struct fcgi_conn *, const char *, size_t);
 int fcgi_write_stderr(struct fcgi_conn *, const char *, size_t);
 int fcgi_flush(struct fcgi_conn *);
 int fcgi_end_request(struct fcgi_conn *, int);
+int fcgi_finish_input(struct fcgi_conn *);
+void fcgi_linger_close(struct fcgi_conn *);
 bool fcgi_request_ended(const struct fcgi_conn *);
 bool fcgi_aborted(const struct fcgi_conn *);
 bool fcgi_has_request(const struct fcgi_conn *);
@@ -255,6 +259,8 @@ struct proc {
 	struct sb_slot *slot;
 	int generation;
 	int out_fd;		/* catch_workers_output pipe, -1 if none */
+	int log_fd;		/* the worker's log lines, -1 with syslog */
+	bool log_watched;
 	char *outbuf;
 	size_t outlen;
 	uint64_t started_us;
@@ -264,6 +270,7 @@ struct proc {
 	struct proc *next;
 };
 int pool_open_listener(const struct pool_conf *, char **);
+int pool_socket_perms(const struct pool_conf *, char **);
 bool pool_socket_matches(int, const struct conf_listen *);
 struct pool *pool_new(const struct conf *, const struct pool_conf *, int, int);
 void pool_free(struct pool *);
@@ -279,6 +286,7 @@ struct proc *pool_procs(struct pool *);
 size_t pool_nprocs(const struct pool *);
 void pool_reaped(struct pool *, struct proc *, int);
 void pool_drain_output(struct proc *, bool);
+void pool_drain_log(struct proc *);
 void pool_signal_all(struct pool *, int);
 void pool_retire(struct pool *);
 void pool_set_spawn_blocked(bool);
@@ -286,7 +294,7 @@ void pool_set_child_cleanup(void (*)(void));
 int pm_decide(const struct pool_conf *, int, int, int *);
 
 /* master.c */
-void master_set_argv(char **);
+void master_set_argv(char **, bool);
 int master_run(struct conf *, int);
 
 #endif

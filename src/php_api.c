@@ -23,6 +23,9 @@ ZEND_END_ARG_INFO()
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_array, 0, 0, IS_ARRAY, 0)
 ZEND_END_ARG_INFO()
 
+ZEND_BEGIN_ARG_WITH_RETURN_TYPE_MASK_EX(arginfo_status, 0, 0, MAY_BE_ARRAY | MAY_BE_FALSE)
+ZEND_END_ARG_INFO()
+
 /* Send the response now; the script goes on without a client. */
 static PHP_FUNCTION(fastcgi_finish_request)
 {
@@ -34,6 +37,9 @@ static PHP_FUNCTION(fastcgi_finish_request)
 	php_output_end_all();
 	php_header();
 	fcgi_end_request(c, 0);
+	/* Like php-fpm: a connection that is not kept is closed now. */
+	if (!fcgi_wants_keep(c))
+		fcgi_linger_close(c);
 	RETURN_TRUE;
 }
 
@@ -149,11 +155,97 @@ static PHP_FUNCTION(pfpm_worker_info)
 	    (double)w->slot->started_us / 1000000.0 : 0.0);
 }
 
+static const char *
+state_name(int state)
+{
+	switch (state) {
+	case SB_IDLE:
+		return "Idle";
+	case SB_READING:
+		return "Reading headers";
+	case SB_RUNNING:
+		return "Running";
+	case SB_FINISHING:
+		return "Finishing";
+	default:
+		return "Starting";
+	}
+}
+
+/* fpm_get_status(): the pool's scoreboard, with php-fpm's keys. */
+static PHP_FUNCTION(fpm_get_status)
+{
+	static const char *const pm_names[] = { "static", "dynamic", "ondemand" };
+	const struct worker_ctx *w = worker_context();
+	const struct sb_pool *sp;
+	uint64_t now = sb_wall_us(), mono = sb_now_us();
+	zend_long idle = 0, active = 0;
+	zval procs;
+	size_t i;
+
+	ZEND_PARSE_PARAMETERS_NONE();
+	if (w == NULL || (sp = sb_pool((size_t)w->pool_index)) == NULL)
+		RETURN_FALSE;
+	array_init(&procs);
+	for (i = 0; i < sb_nslots(); i++) {
+		const struct sb_slot *s = sb_slot(i);
+		zval p;
+
+		if (s->state == SB_FREE || s->pool != w->pool_index)
+			continue;
+		if (s->state == SB_IDLE)
+			idle++;
+		else if (s->state != SB_STARTING)
+			active++;
+		array_init(&p);
+		add_assoc_long(&p, "pid", s->pid);
+		add_assoc_string(&p, "state", (char *)state_name(s->state));
+		add_assoc_long(&p, "start-time", (zend_long)(s->started_us / 1000000));
+		add_assoc_long(&p, "start-since",
+		    (zend_long)((now - s->started_us) / 1000000));
+		add_assoc_long(&p, "requests", (zend_long)s->requests);
+		add_assoc_long(&p, "request-duration", s->req_start_us != 0 ?
+		    (zend_long)(mono - s->req_start_us) :
+		    (zend_long)s->last_duration_us);
+		add_assoc_string(&p, "request-method", (char *)s->method);
+		add_assoc_string(&p, "request-uri", (char *)s->uri);
+		add_assoc_long(&p, "request-length", (zend_long)s->content_length);
+		add_assoc_string(&p, "script", (char *)s->script);
+		add_assoc_double(&p, "last-request-cpu", s->last_duration_us > 0 ?
+		    100.0 * (double)s->last_cpu_us / (double)s->last_duration_us : 0.0);
+		add_assoc_long(&p, "last-request-memory", (zend_long)s->last_memory);
+		add_next_index_zval(&procs, &p);
+	}
+	array_init(return_value);
+	add_assoc_string(return_value, "pool", w->pool->name);
+	add_assoc_string(return_value, "process-manager",
+	    (char *)pm_names[w->pool->pm]);
+	add_assoc_long(return_value, "start-time",
+	    (zend_long)(sp->start_time / 1000000));
+	add_assoc_long(return_value, "start-since",
+	    (zend_long)((now - sp->start_time) / 1000000));
+	add_assoc_long(return_value, "accepted-conn", (zend_long)sp->accepted);
+	add_assoc_long(return_value, "listen-queue", 0);
+	add_assoc_long(return_value, "max-listen-queue",
+	    (zend_long)sp->listen_queue_max);
+	add_assoc_long(return_value, "listen-queue-len", 0);
+	add_assoc_long(return_value, "idle-processes", idle);
+	add_assoc_long(return_value, "active-processes", active);
+	add_assoc_long(return_value, "total-processes", idle + active);
+	add_assoc_long(return_value, "max-active-processes",
+	    (zend_long)sp->max_active);
+	add_assoc_long(return_value, "max-children-reached",
+	    (zend_long)sp->max_children_reached);
+	add_assoc_long(return_value, "slow-requests", (zend_long)sp->slow_requests);
+	add_assoc_zval(return_value, "procs", &procs);
+}
+
 static const zend_function_entry functions[] = {
 	ZEND_FE(fastcgi_finish_request, arginfo_finish)
 	ZEND_FE(apache_request_headers, arginfo_array)
 	ZEND_FALIAS(getallheaders, apache_request_headers, arginfo_array)
 	ZEND_FE(pfpm_worker_info, arginfo_array)
+	ZEND_FE(fpm_get_status, arginfo_status)
 	ZEND_FE(pfpm_handle_request, arginfo_handle_request)
 	ZEND_FE_END
 };

@@ -124,6 +124,19 @@ set_owner(const struct pool_conf *pc, const char *path, char **cause)
 	return 0;
 }
 
+/* listen.mode/owner/group on a unix socket (also an inherited one on reload). */
+int
+pool_socket_perms(const struct pool_conf *pc, char **cause)
+{
+	if (pc->addr.family != AF_UNIX)
+		return 0;
+	if (chmod(pc->addr.path, (mode_t)pc->listen_mode) == -1) {
+		xasprintf(cause, "chmod %s: %s", pc->addr.path, strerror(errno));
+		return -1;
+	}
+	return set_owner(pc, pc->addr.path, cause);
+}
+
 /* Open, bind and listen on a pool's address; the fd is non-blocking. */
 int
 pool_open_listener(const struct pool_conf *pc, char **cause)
@@ -181,7 +194,9 @@ pool_open_listener(const struct pool_conf *pc, char **cause)
 		}
 	} else {
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		if (l->family == AF_INET6 && l->host == NULL)
+		/* "[::]:port" serves IPv4 too, as php-fpm's does. */
+		if (l->family == AF_INET6 && (l->host == NULL ||
+		    strcmp(l->host, "::") == 0))
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
 	}
 	if (bind(fd, (struct sockaddr *)&ss, len) == -1) {
@@ -189,16 +204,10 @@ pool_open_listener(const struct pool_conf *pc, char **cause)
 		close(fd);
 		return -1;
 	}
-	if (l->family == AF_UNIX) {
-		if (chmod(l->path, (mode_t)pc->listen_mode) == -1 ||
-		    set_owner(pc, l->path, cause) == -1) {
-			if (*cause == NULL)
-				xasprintf(cause, "chmod %s: %s", l->path,
-				    strerror(errno));
-			close(fd);
-			unlink(l->path);
-			return -1;
-		}
+	if (pool_socket_perms(pc, cause) == -1) {
+		close(fd);
+		unlink(l->path);
+		return -1;
 	}
 	if (listen(fd, backlog) == -1) {
 		xasprintf(cause, "listen %s: %s", pc->listen, strerror(errno));
@@ -236,6 +245,8 @@ pool_free(struct pool *p)
 		next = pr->next;
 		if (pr->out_fd >= 0)
 			close(pr->out_fd);
+		if (pr->log_fd >= 0)
+			close(pr->log_fd);
 		free(pr->outbuf);
 		free(pr);
 	}
@@ -272,13 +283,41 @@ pool_nprocs(const struct pool *p)
 	return (size_t)p->nprocs;
 }
 
+static void
+close_pair(int fds[2])
+{
+	if (fds[0] != -1)
+		close(fds[0]);
+	if (fds[1] != -1)
+		close(fds[1]);
+	fds[0] = fds[1] = -1;
+}
+
+/* Copy a worker's log lines into the log (see log_use_fd). */
+void
+pool_drain_log(struct proc *pr)
+{
+	char buf[65536];
+	ssize_t n;
+
+	while (pr->log_fd >= 0 && (n = read(pr->log_fd, buf, sizeof buf)) != 0) {
+		if (n < 0)
+			return;
+		log_write(buf, (size_t)n);
+	}
+	if (pr->log_fd >= 0) {
+		close(pr->log_fd);
+		pr->log_fd = -1;
+	}
+}
+
 /* Fork one worker.  The child never returns from here. */
 static int
 pool_spawn(struct pool *p)
 {
 	struct sb_slot *slot;
 	struct proc *pr;
-	int out[2] = { -1, -1 };
+	int out[2] = { -1, -1 }, lg[2] = { -1, -1 };
 	pid_t pid, master = getpid();
 
 	if ((slot = sb_alloc(p->index, 0)) == NULL) {
@@ -286,19 +325,19 @@ pool_spawn(struct pool *p)
 		    p->pc->name);
 		return -1;
 	}
-	if (p->pc->catch_workers_output && pipe2(out, O_CLOEXEC) == -1) {
+	if ((p->pc->catch_workers_output && pipe2(out, O_CLOEXEC) == -1) ||
+	    (!log_is_syslog() && pipe2(lg, O_CLOEXEC) == -1)) {
 		log_syserr("[pool %s] pipe", p->pc->name);
 		sb_release(slot);
+		close_pair(out);
 		return -1;
 	}
 	switch ((pid = fork())) {
 	case -1:
 		log_syserr("[pool %s] fork", p->pc->name);
 		sb_release(slot);
-		if (out[0] != -1) {
-			close(out[0]);
-			close(out[1]);
-		}
+		close_pair(out);
+		close_pair(lg);
 		return -1;
 	case 0: {
 		struct worker_ctx w = {
@@ -313,6 +352,10 @@ pool_spawn(struct pool *p)
 
 		if (child_cleanup != NULL)
 			child_cleanup();
+		if (lg[1] != -1) {
+			close(lg[0]);
+			log_use_fd(lg[1]);
+		}
 		slot->pid = getpid();
 		if (null != -1) {
 			dup2(null, STDIN_FILENO);
@@ -340,10 +383,15 @@ pool_spawn(struct pool *p)
 	pr->pool = p;
 	pr->slot = slot;
 	pr->out_fd = out[0];
+	pr->log_fd = lg[0];
 	pr->started_us = sb_now_us();
 	if (out[1] != -1) {
 		close(out[1]);
 		fcntl(out[0], F_SETFL, O_NONBLOCK);
+	}
+	if (lg[1] != -1) {
+		close(lg[1]);
+		fcntl(lg[0], F_SETFL, O_NONBLOCK);
 	}
 	pr->next = p->procs;
 	p->procs = pr;
@@ -617,9 +665,11 @@ pool_reaped(struct pool *p, struct proc *pr, int status)
 
 	if (pr->out_fd >= 0) {
 		pool_drain_output(pr, true);
-		close(pr->out_fd);
+		if (pr->out_fd >= 0)
+			close(pr->out_fd);
 		pr->out_fd = -1;
 	}
+	pool_drain_log(pr);
 	if (WIFEXITED(status)) {
 		int code = WEXITSTATUS(status);
 		abnormal = code != 0;

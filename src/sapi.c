@@ -24,6 +24,7 @@
 #include <zend_signal.h>
 #include <ext/standard/php_standard.h>
 #include <ext/standard/url.h>
+#include <ext/standard/dl.h>
 #include <php_memory_streams.h>
 #include <php_output.h>
 #include <http_status_codes.h>
@@ -276,20 +277,38 @@ sapi_pfpm_register_variables(zval *track)
 	}
 }
 
-/* PHP's error_log when unset: pfpm's log, and FastCGI stderr (fastcgi.logging). */
+static void request_log(int, const char *, ...) PRINTFLIKE(2, 3);
+
+/*
+ * A message about the current request: pfpm's log, and (fastcgi.logging)
+ * the web server's error log through FastCGI stderr, all of a request's
+ * messages separated by "; " as php-fpm sends them.
+ */
 static void
-sapi_pfpm_log_message(const char *message, int syslog_type)
+request_log(int level, const char *fmt, ...)
 {
-	(void)syslog_type;
-	log_msg(LOG_LVL_NOTICE, "PHP message: %s", message);
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_line(level, msg);
 	if (cgi.logging && cur != NULL && fcgi_has_request(cur) &&
 	    !fcgi_request_ended(cur)) {
 		if (cgi.log_started)
 			fcgi_write_stderr(cur, "; ", 2);
 		cgi.log_started = true;
-		fcgi_write_stderr(cur, "PHP message: ", 13);
-		fcgi_write_stderr(cur, message, strlen(message));
+		fcgi_write_stderr(cur, msg, strlen(msg));
 	}
+}
+
+/* PHP's error_log when unset. */
+static void
+sapi_pfpm_log_message(const char *message, int syslog_type)
+{
+	(void)syslog_type;
+	request_log(LOG_LVL_NOTICE, "PHP message: %s", message);
 }
 
 static int
@@ -441,6 +460,20 @@ ini_set_master(const char *name, const char *value, bool admin)
 {
 	zend_ini_entry *e;
 	zend_string *v;
+
+	/* These act at engine start; php-fpm applies them per pool by hand. */
+	if (strcmp(name, "extension") == 0)
+		return php_load_extension(value, MODULE_PERSISTENT, 1) == SUCCESS ?
+		    0 : -1;
+	if (strcmp(name, "disable_functions") == 0)
+		zend_disable_functions(value);
+	if (strcmp(name, "disable_classes") == 0) {
+		char *copy = estrdup(value), *tok, *save;
+		for (tok = strtok_r(copy, ", ", &save); tok != NULL;
+		    tok = strtok_r(NULL, ", ", &save))
+			zend_disable_class(tok, strlen(tok));
+		efree(copy);
+	}
 
 	if ((e = zend_hash_str_find_ptr(EG(ini_directives), name,
 	    strlen(name))) == NULL)
@@ -792,7 +825,7 @@ extension_denied(const char *path)
 		if (plen > elen && strcmp(path + plen - elen, ext) == 0)
 			return false;
 	}
-	log_warn("access to the script '%s' has been denied (see security.limit_extensions)",
+	request_log(LOG_LVL_NOTICE, "Access to the script '%s' has been denied (see security.limit_extensions)",
 	    path);
 	return true;
 }
@@ -867,7 +900,7 @@ sapi_handle(struct fcgi_conn *c, struct sb_slot *slot)
 	if (SG(request_info).request_method == NULL)
 		goto done;
 	if (SG(request_info).path_translated == NULL) {
-		log_debug("primary script unknown");
+		request_log(LOG_LVL_DEBUG, "Primary script unknown");
 		respond_error(404, "File not found.\n");
 		goto done;
 	}
@@ -878,8 +911,8 @@ sapi_handle(struct fcgi_conn *c, struct sb_slot *slot)
 	primary = estrdup(SG(request_info).path_translated);
 	if (php_fopen_primary_script(&fh) == FAILURE) {
 		int saved = errno;
-		log_error("unable to open primary script: %s (%s)", primary,
-		    strerror(saved));
+		request_log(LOG_LVL_ERROR, "Unable to open primary script: %s (%s)",
+		    primary, strerror(saved));
 		if (saved == EACCES)
 			respond_error(403, "Access denied.\n");
 		else

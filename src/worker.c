@@ -48,8 +48,8 @@ set_rlimit(int resource, int value, const char *name)
 {
 	struct rlimit rl;
 
-	if (value == 0)
-		return;
+	if (value == -2)
+		return;		/* not set: the system's value */
 	rl.rlim_cur = rl.rlim_max = value < 0 ? RLIM_INFINITY : (rlim_t)value;
 	if (setrlimit(resource, &rl) == -1)
 		log_syserr("setrlimit(%s)", name);
@@ -133,35 +133,49 @@ keep_conn(struct fcgi_conn *c)
 	epoll_add(fcgi_conn_fd(c), EPOLLIN);
 }
 
-/* listen.allowed_clients: the peer's numeric address must be listed. */
+/* An address as IPv6 (IPv4 as v4-mapped), for comparisons. */
+static bool
+to_in6(const char *s, struct in6_addr *out)
+{
+	struct in_addr v4;
+
+	if (inet_pton(AF_INET6, s, out) == 1)
+		return true;
+	if (inet_pton(AF_INET, s, &v4) != 1)
+		return false;
+	memset(out, 0, sizeof *out);
+	out->s6_addr[10] = out->s6_addr[11] = 0xff;
+	memcpy(&out->s6_addr[12], &v4, 4);
+	return true;
+}
+
+/* listen.allowed_clients: the peer's address must be listed. */
 static bool
 client_allowed(const struct sockaddr_storage *ss)
 {
 	const struct pool_conf *p = ctx->pool;
-	char addr[INET6_ADDRSTRLEN];
-	const char *a;
+	char text[INET6_ADDRSTRLEN];
+	struct in6_addr peer, want;
 	size_t i;
 
 	if (p->n_allowed_clients == 0 || ss->ss_family == AF_UNIX)
 		return true;
-	if (ss->ss_family == AF_INET)
-		a = inet_ntop(AF_INET, &((const struct sockaddr_in *)ss)->sin_addr,
-		    addr, sizeof addr);
-	else {
-		const struct in6_addr *in6 =
-		    &((const struct sockaddr_in6 *)ss)->sin6_addr;
-		if (IN6_IS_ADDR_V4MAPPED(in6))
-			a = inet_ntop(AF_INET, &in6->s6_addr[12], addr, sizeof addr);
-		else
-			a = inet_ntop(AF_INET6, in6, addr, sizeof addr);
-	}
-	if (a == NULL)
-		return false;
-	for (i = 0; i < p->n_allowed_clients; i++)
-		if (strcmp(p->allowed_clients[i], a) == 0 ||
-		    strcmp(p->allowed_clients[i], "any") == 0)
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+		memset(&peer, 0, sizeof peer);
+		peer.s6_addr[10] = peer.s6_addr[11] = 0xff;
+		memcpy(&peer.s6_addr[12], &in->sin_addr, 4);
+	} else
+		peer = ((const struct sockaddr_in6 *)ss)->sin6_addr;
+	for (i = 0; i < p->n_allowed_clients; i++) {
+		if (strcmp(p->allowed_clients[i], "any") == 0 ||
+		    (to_in6(p->allowed_clients[i], &want) &&
+		    memcmp(&want, &peer, sizeof peer) == 0))
 			return true;
-	log_error("connection disallowed: IP address '%s' has been dropped", a);
+	}
+	if (inet_ntop(AF_INET6, &peer, text, sizeof text) == NULL)
+		strcpy(text, "?");
+	log_error("connection disallowed: IP address '%s' has been dropped", text);
 	return false;
 }
 
@@ -232,7 +246,7 @@ read_signals(void)
 			stopping = true;
 			break;
 		case SIGUSR1:
-			log_reopen();
+			/* The master reopened the log our lines go through. */
 			break;
 		default:
 			break;
@@ -292,10 +306,12 @@ worker_done(struct fcgi_conn *c)
 {
 	ctx->slot->requests++;
 	served++;
-	if (fcgi_keep_conn(c) && !stopping)
+	if (fcgi_wants_keep(c) && !stopping && fcgi_finish_input(c) == 0)
 		keep_conn(c);
-	else
+	else {
+		fcgi_linger_close(c);
 		drop_conn(c);
+	}
 	slot_idle();
 	if (ctx->slot->retiring)
 		stopping = true;
@@ -348,15 +364,17 @@ worker_main(struct worker_ctx *w)
 	sigprocmask(SIG_SETMASK, &mask, NULL);
 	if ((sigfd = signalfd(-1, &mask, SFD_NONBLOCK | SFD_CLOEXEC)) == -1)
 		fatal("signalfd");
-	/* A master killed with SIGKILL must not leave workers behind. */
-	prctl(PR_SET_PDEATHSIG, SIGQUIT);
-	if (getppid() != w->master_pid)
-		_exit(0);
-
 	set_rlimit(RLIMIT_NOFILE, p->rlimit_files, "rlimit_files");
 	set_rlimit(RLIMIT_CORE, p->rlimit_core, "rlimit_core");
 	setup_env(p);
 	drop_privileges(p);
+	/*
+	 * A master killed with SIGKILL must not leave workers behind.  Set
+	 * after the user switch, which clears it.
+	 */
+	prctl(PR_SET_PDEATHSIG, SIGQUIT);
+	if (getppid() != w->master_pid)
+		_exit(0);
 	if (chdir(p->chdir != NULL ? p->chdir : "/") == -1)
 		fatal("chdir %s", p->chdir != NULL ? p->chdir : "/");
 	if (sapi_worker_init(p, &cause) == -1)
