@@ -201,7 +201,8 @@ cb_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	if (conf_parse_duration(value, &ms) == -1 || ms > INT32_MAX * 1000LL) {
 		cfg_error(cfg, "option '%s': invalid duration '%s' (use e.g. 30s, 500ms, 5m)",
 		    cfg_opt_name(opt), value);
-		return -1;
+		*(long int *)result = 0;
+		return 0;	/* reported; parsing goes on to find the others */
 	}
 	*(long int *)result = (long int)ms;
 	return 0;
@@ -215,7 +216,8 @@ cb_size(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	if (conf_parse_size(value, &bytes) == -1) {
 		cfg_error(cfg, "option '%s': invalid size '%s' (use e.g. 128M, 1G)",
 		    cfg_opt_name(opt), value);
-		return -1;
+		*(long int *)result = 0;
+		return 0;	/* reported; parsing goes on to find the others */
 	}
 	*(long int *)result = (long int)bytes;
 	return 0;
@@ -232,7 +234,8 @@ cb_mode(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	if (*value == '\0' || *end != '\0' || errno != 0 || v < 0 || v > 07777) {
 		cfg_error(cfg, "option '%s': invalid octal mode '%s'",
 		    cfg_opt_name(opt), value);
-		return -1;
+		*(long int *)result = 0;
+		return 0;	/* reported; parsing goes on to find the others */
 	}
 	*(long int *)result = v;
 	return 0;
@@ -250,7 +253,8 @@ cb_pm(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	else {
 		cfg_error(cfg, "option '%s': '%s' is not one of static, dynamic, ondemand",
 		    cfg_opt_name(opt), value);
-		return -1;
+		*(long int *)result = 0;
+		return 0;	/* reported; parsing goes on to find the others */
 	}
 	return 0;
 }
@@ -270,7 +274,8 @@ cb_rlimit(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
 	if (*value == '\0' || *end != '\0' || errno != 0 || v < 0 || v > INT_MAX) {
 		cfg_error(cfg, "option '%s': '%s' is not a number or 'unlimited'",
 		    cfg_opt_name(opt), value);
-		return -1;
+		*(long int *)result = 0;
+		return 0;	/* reported; parsing goes on to find the others */
 	}
 	*(long int *)result = v;
 	return 0;
@@ -306,7 +311,7 @@ validate_int(cfg_t *cfg, cfg_opt_t *opt)
 		if (v < int_ranges[i].min || v > int_ranges[i].max) {
 			cfg_error(cfg, "option '%s': %ld is out of range (%ld..%ld)",
 			    name, v, int_ranges[i].min, int_ranges[i].max);
-			return -1;
+			return 0;	/* reported; go on */
 		}
 	}
 	return 0;
@@ -319,7 +324,7 @@ validate_log_level(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (log_parse_level(v) == -1) {
 		cfg_error(cfg, "option 'log_level': '%s' is not one of alert, error, warning, notice, debug", v);
-		return -1;
+		return 0;	/* reported; go on */
 	}
 	return 0;
 }
@@ -332,7 +337,7 @@ validate_readable(cfg_t *cfg, cfg_opt_t *opt)
 	if (v != NULL && *v != '\0' && access(v, R_OK) == -1) {
 		cfg_error(cfg, "option '%s': cannot read '%s': %s",
 		    cfg_opt_name(opt), v, strerror(errno));
-		return -1;
+		return 0;	/* reported; go on */
 	}
 	return 0;
 }
@@ -347,7 +352,7 @@ validate_listen(cfg_t *cfg, cfg_opt_t *opt)
 	if (conf_parse_listen(v, &l, &cause) == -1) {
 		cfg_error(cfg, "option 'listen': %s", cause);
 		free(cause);
-		return -1;
+		return 0;	/* reported; go on */
 	}
 	free(l.path);
 	free(l.host);
@@ -362,7 +367,7 @@ validate_env(cfg_t *cfg, cfg_opt_t *opt)
 
 	if (eq == NULL || eq == v) {
 		cfg_error(cfg, "option 'env': '%s' is not NAME=value", v);
-		return -1;
+		return 0;	/* reported; go on */
 	}
 	return 0;
 }
@@ -629,11 +634,8 @@ read_pool(cfg_t *sec)
 	p->line = sec->line;
 	p->listen = dup_or_null(cfg_getstr(sec, "listen"));
 	if (p->listen != NULL &&
-	    conf_parse_listen(p->listen, &p->addr, &cause) == -1) {
+	    conf_parse_listen(p->listen, &p->addr, &cause) == -1)
 		free(cause);	/* already reported by validate_listen */
-		free(p->listen);
-		p->listen = NULL;
-	}
 	p->listen_owner = dup_or_null(cfg_getstr(sec, "listen.owner"));
 	p->listen_group = dup_or_null(cfg_getstr(sec, "listen.group"));
 	p->listen_mode = (int)cfg_getint(sec, "listen.mode");

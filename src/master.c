@@ -41,6 +41,7 @@ static struct pool **pools;
 static size_t npools;
 static int epfd = -1, sigfd = -1, timerfd = -1;
 static bool *watching;
+static bool *watch_paused;	/* ondemand: until the next tick, see EV_LISTEN */
 static enum master_state state = M_RUNNING;
 static uint64_t stop_deadline_us;
 static bool term_escalated;
@@ -421,7 +422,7 @@ sync_watches(void)
 	struct proc *pr;
 
 	for (i = 0; i < npools; i++) {
-		bool want = pool_wants_accept_watch(pools[i]);
+		bool want = !watch_paused[i] && pool_wants_accept_watch(pools[i]);
 		if (want != watching[i]) {
 			epoll_set(want ? EPOLL_CTL_ADD : EPOLL_CTL_DEL,
 			    pool_listen_fd(pools[i]), EV_TAG(EV_LISTEN, i));
@@ -450,6 +451,7 @@ tick(void)
 	bool all_ready = true;
 
 	for (i = 0; i < npools; i++) {
+		watch_paused[i] = false;
 		pool_maintain(pools[i], now);
 		all_ready = all_ready && pool_ready(pools[i]);
 	}
@@ -515,6 +517,7 @@ cleanup(void)
 	}
 	free(pools);
 	free(watching);
+	free(watch_paused);
 	free(old_pids);
 	free(crash_times);
 	pools = NULL;
@@ -546,6 +549,7 @@ open_pools(void)
 	}
 	pools = xcalloc(conf->npools, sizeof *pools);
 	watching = xcalloc(conf->npools, sizeof *watching);
+	watch_paused = xcalloc(conf->npools, sizeof *watch_paused);
 	for (i = 0; i < conf->npools; i++) {
 		const struct pool_conf *pc = conf->pools[i];
 		int fd = inherited_fd(&pc->addr);
@@ -644,7 +648,12 @@ master_run(struct conf *c, int ready_fd)
 				tick();
 				break;
 			case EV_LISTEN:
+				/*
+				 * The event may be stale (a new child accepted in
+				 * between): re-watch at the next tick, as php-fpm.
+				 */
 				pool_on_readable(pools[arg]);
+				watch_paused[arg] = true;
 				break;
 			case EV_OUTPUT:
 			case EV_LOG: {

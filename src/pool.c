@@ -14,6 +14,7 @@
 #include <netinet/in.h>
 
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
@@ -576,6 +577,7 @@ pool_on_readable(struct pool *p)
 {
 	int idle, active, total;
 	struct proc *oldest, *pr;
+	struct pollfd pfd;
 
 	if (p->retired || spawn_blocked || sb_now_us() < p->respawn_after_us)
 		return;
@@ -590,7 +592,11 @@ pool_on_readable(struct pool *p)
 		log_max_children(p);
 		return;
 	}
-	pool_spawn(p);
+	/* Still a connection waiting, or did a child take it meanwhile? */
+	pfd.fd = p->listen_fd;
+	pfd.events = POLLIN;
+	if (poll(&pfd, 1, 0) == 1)
+		pool_spawn(p);
 }
 
 /* ondemand pools want the master to watch their socket while none is idle. */

@@ -792,7 +792,8 @@ static void
 apply_fcgi_ini(void)
 {
 	static const char *const names[] = { "PHP_VALUE", "PHP_ADMIN_VALUE" };
-	int modes[] = { ZEND_INI_USER, ZEND_INI_SYSTEM };
+	/* PHP_VALUE may set what .user.ini may (as php-fpm); admin values stay locked. */
+	int modes[] = { ZEND_INI_USER | ZEND_INI_PERDIR, ZEND_INI_SYSTEM };
 	size_t i;
 
 	for (i = 0; i < 2; i++) {
