@@ -6,6 +6,7 @@
  */
 #include "pfpm.h"
 
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 
@@ -30,6 +31,182 @@
 static char *conf_dir;
 static int conf_errors;
 
+/*
+ * libconfuse miscounts lines after comments and accepts a section left
+ * open at the end of a file, so it never sees our files as written: each
+ * one is first copied into a memfd with its comments blanked out (line
+ * breaks kept), and its braces are checked.  Messages name the real file.
+ */
+struct source {
+	char *real;
+	char *copy;		/* "/proc/self/fd/N" */
+	int fd;
+	int *opens;		/* lines where top-level sections open */
+	size_t nopens;
+	size_t used;		/* of those, taken by read_pool() */
+};
+static struct source *sources;
+static size_t nsources;
+
+static const char *
+real_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; name != NULL && i < nsources; i++)
+		if (strcmp(sources[i].copy, name) == 0)
+			return sources[i].real;
+	return name;
+}
+
+/* The line a section opened on (libconfuse knows the closing one). */
+static int
+open_line_of(const char *copy, int fallback)
+{
+	size_t i;
+
+	for (i = 0; copy != NULL && i < nsources; i++) {
+		struct source *s = &sources[i];
+		if (strcmp(s->copy, copy) == 0 && s->used < s->nopens)
+			return s->opens[s->used++];
+	}
+	return fallback;
+}
+
+static void
+free_sources(void)
+{
+	size_t i;
+
+	for (i = 0; i < nsources; i++) {
+		close(sources[i].fd);
+		free(sources[i].opens);
+		free(sources[i].real);
+		free(sources[i].copy);
+	}
+	free(sources);
+	sources = NULL;
+	nsources = 0;
+}
+
+/*
+ * Blank comments out of text (in place), as libconfuse's lexer finds them,
+ * and note where top-level sections open.
+ */
+static int
+blank_comments(char *t, size_t len, const char *file, struct source *s)
+{
+	enum { NORMAL, DQ, SQ, LINE, BLOCK } st = NORMAL;
+	int line = 1, depth = 0, open_line = 0;
+	size_t i, line_start = 0, open_start = 0, open_end = 0;
+
+	for (i = 0; i < len; i++) {
+		char ch = t[i], next = i + 1 < len ? t[i + 1] : '\0';
+
+		if (ch == '\n') {
+			line++;
+			line_start = i + 1;
+		}
+		switch (st) {
+		case NORMAL:
+			if (ch == '"')
+				st = DQ;
+			else if (ch == '\'')
+				st = SQ;
+			else if (ch == '#' || (ch == '/' && next == '/'))
+				st = LINE;
+			else if (ch == '/' && next == '*') {
+				st = BLOCK;
+				t[i++] = ' ';
+				t[i] = ' ';
+				continue;
+			} else if (ch == '{') {
+				if (depth++ == 0) {
+					open_line = line;
+					open_start = line_start;
+					open_end = i + 1;
+					s->opens = xreallocarray(s->opens,
+					    s->nopens + 1, sizeof *s->opens);
+					s->opens[s->nopens++] = line;
+				}
+			} else if (ch == '}' && depth > 0)
+				depth--;
+			break;
+		case DQ:
+		case SQ:
+			if (ch == '\\' && next != '\0')
+				i++;
+			else if (ch == (st == DQ ? '"' : '\''))
+				st = NORMAL;
+			break;
+		case LINE:
+			if (ch == '\n')
+				st = NORMAL;
+			break;
+		case BLOCK:
+			if (ch == '*' && next == '/') {
+				t[i++] = ' ';
+				t[i] = ' ';
+				st = NORMAL;
+				continue;
+			}
+			break;
+		}
+		if ((st == LINE || st == BLOCK) && ch != '\n')
+			t[i] = ' ';
+	}
+	if (depth > 0) {
+		log_error("%s:%d: '%.*s' is never closed (missing '}')", file,
+		    open_line, (int)(open_end - open_start), t + open_start);
+		conf_errors++;
+		return -1;
+	}
+	return 0;
+}
+
+/* The memfd copy of a file to hand to libconfuse; NULL after reporting. */
+static const char *
+source_copy(const char *real, cfg_t *cfg)
+{
+	struct source *s;
+	FILE *f;
+	char *text = NULL;
+	size_t len = 0, n;
+	char buf[8192];
+	int fd;
+
+	if ((f = fopen(real, "r")) == NULL) {
+		if (cfg != NULL)
+			cfg_error(cfg, "include: %s: %s", real, strerror(errno));
+		else
+			log_error("%s: cannot read configuration: %s", real,
+			    strerror(errno));
+		return NULL;
+	}
+	while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+		text = xreallocarray(text, len + n + 1, 1);
+		memcpy(text + len, buf, n);
+		len += n;
+	}
+	fclose(f);
+	sources = xreallocarray(sources, nsources + 1, sizeof *sources);
+	s = &sources[nsources];
+	memset(s, 0, sizeof *s);
+	if (blank_comments(text != NULL ? text : (char *)"", len, real, s) == -1 ||
+	    (fd = memfd_create("pfpm-conf", MFD_CLOEXEC)) == -1 ||
+	    (len > 0 && write(fd, text, len) != (ssize_t)len)) {
+		free(s->opens);
+		free(text);
+		return NULL;
+	}
+	free(text);
+	nsources++;
+	s->real = xstrdup(real);
+	s->fd = fd;
+	xasprintf(&s->copy, "/proc/self/fd/%d", fd);
+	return s->copy;
+}
+
 static void
 conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 {
@@ -45,9 +222,9 @@ conf_errfunc(cfg_t *cfg, const char *fmt, va_list ap)
 	vsnprintf(msg, sizeof msg, fmt, ap);
 	conf_errors++;
 	if (cfg != NULL && cfg->filename != NULL && cfg->line > 0)
-		log_error("%s:%d: %s", cfg->filename, cfg->line, msg);
+		log_error("%s:%d: %s", real_name(cfg->filename), cfg->line, msg);
 	else if (cfg != NULL && cfg->filename != NULL)
-		log_error("%s: %s", cfg->filename, msg);
+		log_error("%s: %s", real_name(cfg->filename), msg);
 	else
 		log_error("%s", msg);
 }
@@ -400,8 +577,8 @@ cb_include(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 			free(pattern);
 			return -1;
 		}
-		log_warn("%s:%d: include: nothing matches '%s'", cfg->filename,
-		    cfg->line, pattern);
+		log_warn("%s:%d: include: nothing matches '%s'",
+		    real_name(cfg->filename), cfg->line, pattern);
 		free(pattern);
 		return 0;
 	}
@@ -414,7 +591,17 @@ cb_include(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
 	/* The lexer stacks includes: push in reverse to parse in order. */
 	for (i = g.gl_pathc; i > 0; i--) {
 		const char *path = g.gl_pathv[i - 1];
-		if (cfg_include(cfg, opt, 1, &path) != 0) {
+		struct stat st;
+
+		if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+			if (strpbrk(argv[0], "*?[") != NULL)
+				continue;	/* a glob may match directories */
+			cfg_error(cfg, "include: %s is not a file", path);
+			globfree(&g);
+			return -1;
+		}
+		if ((path = source_copy(path, cfg)) == NULL ||
+		    cfg_include(cfg, opt, 1, &path) != 0) {
 			globfree(&g);
 			return -1;
 		}
@@ -630,8 +817,8 @@ read_pool(cfg_t *sec)
 	unsigned int i;
 
 	p->name = xstrdup(cfg_title(sec));
-	p->file = xstrdup(sec->filename != NULL ? sec->filename : "?");
-	p->line = sec->line;
+	p->file = xstrdup(sec->filename != NULL ? real_name(sec->filename) : "?");
+	p->line = open_line_of(sec->filename, sec->line);
 	p->listen = dup_or_null(cfg_getstr(sec, "listen"));
 	if (p->listen != NULL &&
 	    conf_parse_listen(p->listen, &p->addr, &cause) == -1)
@@ -683,6 +870,13 @@ read_pool(cfg_t *sec)
 }
 
 static bool
+is_wildcard(const char *host)
+{
+	return host == NULL || strcmp(host, "0.0.0.0") == 0 ||
+	    strcmp(host, "::") == 0;
+}
+
+static bool
 same_listen(const struct conf_listen *a, const struct conf_listen *b)
 {
 	if (a->family != b->family)
@@ -692,7 +886,7 @@ same_listen(const struct conf_listen *a, const struct conf_listen *b)
 	if (a->port != b->port)
 		return false;
 	/* A wildcard address collides with any address on the same port. */
-	if (a->host == NULL || b->host == NULL)
+	if (is_wildcard(a->host) || is_wildcard(b->host))
 		return true;
 	return strcmp(a->host, b->host) == 0;
 }
@@ -736,15 +930,13 @@ conf_load(const char *path)
 	cfg = cfg_init(main_opts, CFGF_NONE);
 	cfg_set_error_function(cfg, conf_errfunc);
 	set_validators(cfg);
-	rc = cfg_parse(cfg, path);
-	if (rc == CFG_FILE_ERROR) {
-		log_error("%s: cannot read configuration: %s", path,
-		    strerror(errno));
-		cfg_free(cfg);
-		return NULL;
+	{
+		const char *copy_path = source_copy(path, NULL);
+		rc = copy_path != NULL ? cfg_parse(cfg, copy_path) : CFG_FILE_ERROR;
 	}
 	if (rc != CFG_SUCCESS) {
 		cfg_free(cfg);
+		free_sources();
 		return NULL;
 	}
 
@@ -770,6 +962,7 @@ conf_load(const char *path)
 		c->pools[c->npools++] = p;
 	}
 	cfg_free(cfg);
+	free_sources();
 
 	if (c->npools == 0) {
 		log_error("%s: no pool defined: add a 'pool NAME { listen = ... }' section",

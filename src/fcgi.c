@@ -57,6 +57,7 @@ struct fcgi_conn {
 	bool keep;
 	bool ended;
 	bool aborted;
+	bool abort_record;	/* the web server sent ABORT_REQUEST */
 	bool stdin_eof;
 
 	unsigned char in[FCGI_IN_BUF];
@@ -313,7 +314,9 @@ nv_len(const unsigned char **p, const unsigned char *end, size_t *len)
 static int
 parse_params(struct fcgi_conn *c, char **cause)
 {
-	const unsigned char *p = (const unsigned char *)c->pbuf;
+	static const unsigned char none[1];
+	const unsigned char *p = c->pbuf != NULL ?
+	    (const unsigned char *)c->pbuf : none;
 	const unsigned char *end = p + c->plen;
 	char *a;
 	size_t nlen, vlen;
@@ -405,6 +408,7 @@ fcgi_read_request(struct fcgi_conn *c, char **cause)
 	c->in_request = false;
 	c->ended = false;
 	c->aborted = false;
+	c->abort_record = false;
 	c->stdin_eof = false;
 	c->keep = false;
 	c->content_left = c->padding_left = 0;
@@ -592,7 +596,15 @@ fcgi_read_body(struct fcgi_conn *c, char *buf, size_t len)
 			goto lost;
 		if (h.type == FCGI_ABORT_REQUEST && h.id == c->req_id) {
 			skip(c, (size_t)h.clen + h.plen);
+			c->abort_record = true;
 			goto lost;
+		}
+		if (h.type == FCGI_BEGIN_REQUEST) {
+			/* We do not multiplex. */
+			if (skip(c, (size_t)h.clen + h.plen) != 0)
+				goto lost;
+			send_end(c, h.id, 0, FCGI_CANT_MPX_CONN);
+			continue;
 		}
 		if (h.type != FCGI_STDIN || h.id != c->req_id) {
 			/* Anything else mid-body is skipped, as the spec allows. */
@@ -755,6 +767,13 @@ fcgi_end_request(struct fcgi_conn *c, int app_status)
 	if (c->ended || !c->in_request)
 		return 0;
 	c->ended = true;
+	if (c->abort_record) {
+		/* The spec wants an END_REQUEST for an aborted request too. */
+		c->aborted = false;
+		send_end(c, c->req_id, app_status, FCGI_REQUEST_COMPLETE);
+		c->aborted = true;	/* the request itself failed */
+		return -1;
+	}
 	if (c->aborted || flush_err(c) == -1)
 		return -1;
 	put_header(tail, FCGI_STDOUT, c->req_id, 0);
