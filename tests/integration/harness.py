@@ -243,6 +243,10 @@ def base_env(extra=None):
         # (php-fpm's default) must not expose it to PHP
         "PFPM_HARNESS_LEAK": "leaked-from-master-env",
     }
+    # Sanitizer settings of the ASan/UBSan run reach pfpm and its workers.
+    for k in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS", "PFPM_PHP_DIR"):
+        if k in os.environ:
+            env[k] = os.environ[k]
     if extra:
         env.update(extra)
     return env
