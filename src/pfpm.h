@@ -20,6 +20,8 @@
 /* Exit codes that mean something (s6): usage, configuration, system. */
 #define PFPM_EXIT_USAGE 64
 #define PFPM_EXIT_SOFTWARE 70
+/* A worker-mode process that booted fine but must be replaced (fatal error). */
+#define PFPM_EXIT_REPLACE 2
 
 #define PRINTFLIKE(a, b) __attribute__((format(printf, a, b)))
 #define NORETURN __attribute__((noreturn))

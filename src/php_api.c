@@ -62,6 +62,39 @@ static PHP_FUNCTION(apache_request_headers)
 	}
 }
 
+/*
+ * An exception the handler did not catch: the user's exception handler if
+ * one is set (an exception it throws is reported, not dropped as
+ * zend_user_exception_handler() would), else "Uncaught ..." and 500.
+ */
+static void
+uncaught_exception(void)
+{
+	zend_object *ex = EG(exception);
+	zval handler, param, rv;
+
+	if (Z_TYPE(EG(user_exception_handler)) != IS_UNDEF) {
+		EG(exception) = NULL;
+		ZVAL_OBJ(&param, ex);
+		ZVAL_COPY(&handler, &EG(user_exception_handler));
+		if (call_user_function(NULL, NULL, &handler, &rv, 1, &param) ==
+		    SUCCESS) {
+			zval_ptr_dtor(&rv);
+			OBJ_RELEASE(ex);
+		} else if (EG(exception) == NULL)
+			EG(exception) = ex;
+		else
+			OBJ_RELEASE(ex);
+		zval_ptr_dtor(&handler);
+	}
+	if (EG(exception) == NULL)
+		return;
+	if (zend_is_unwind_exit(EG(exception)))
+		zend_clear_exception();
+	else
+		zend_exception_error(EG(exception), E_ERROR);
+}
+
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_handle_request, 0, 1, _IS_BOOL, 0)
 	ZEND_ARG_TYPE_INFO(0, handler, IS_CALLABLE, 0)
 ZEND_END_ARG_INFO()
@@ -122,16 +155,25 @@ static PHP_FUNCTION(pfpm_handle_request)
 		if (zend_is_unwind_exit(EG(exception)) ||
 		    zend_is_graceful_exit(EG(exception)))
 			zend_clear_exception();	/* exit()/die(): the request ends */
-		else {
-			if (Z_TYPE(EG(user_exception_handler)) != IS_UNDEF)
-				zend_user_exception_handler();
-			if (EG(exception) != NULL)
-				zend_exception_error(EG(exception), E_ERROR);
-		}
+		else
+			uncaught_exception();
 	}
 	sapi_worker_end(w->slot);
 	worker_done(c);
 	RETURN_BOOL(!worker_stopping());
+}
+
+/* This process's position among its pool's live processes. */
+static zend_long
+index_in_pool(const struct worker_ctx *w)
+{
+	zend_long n = 0;
+	size_t i;
+
+	for (i = 0; i < sb_nslots() && sb_slot(i) != w->slot; i++)
+		if (sb_slot(i)->state != SB_FREE && sb_slot(i)->pool == w->pool_index)
+			n++;
+	return n;
 }
 
 static PHP_FUNCTION(pfpm_worker_info)
@@ -147,7 +189,7 @@ static PHP_FUNCTION(pfpm_worker_info)
 	    "worker" : "classic");
 	if (w != NULL && w->pool->app_root != NULL)
 		add_assoc_string(return_value, "app_root", w->pool->app_root);
-	add_assoc_long(return_value, "index", w != NULL ? w->slot - sb_slot(0) : 0);
+	add_assoc_long(return_value, "index", w != NULL ? index_in_pool(w) : 0);
 	add_assoc_long(return_value, "pid", (zend_long)getpid());
 	add_assoc_long(return_value, "requests", w != NULL ?
 	    (zend_long)worker_served() : 0);

@@ -678,7 +678,8 @@ pool_reaped(struct pool *p, struct proc *pr, int status)
 	pool_drain_log(pr);
 	if (WIFEXITED(status)) {
 		int code = WEXITSTATUS(status);
-		abnormal = code != 0;
+		/* A replacement after a fatal error is not a boot failure. */
+		abnormal = code != 0 && code != PFPM_EXIT_REPLACE;
 		log_msg(abnormal ? LOG_LVL_WARNING : LOG_LVL_NOTICE,
 		    "[pool %s] child %d exited with code %d after %.6f seconds from start",
 		    p->pc->name, (int)pr->pid, code, (double)lived / 1e6);

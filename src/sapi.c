@@ -22,6 +22,7 @@
 #include <zend_ini.h>
 #include <zend_ini_scanner.h>
 #include <zend_signal.h>
+#include <zend_exceptions.h>
 #include <ext/standard/php_standard.h>
 #include <ext/standard/url.h>
 #include <ext/standard/dl.h>
@@ -61,13 +62,34 @@ param_set(const char *name, const char *value)
 	return value != NULL ? param(name) : NULL;
 }
 
+static bool worker_mode;
+
+/*
+ * The client is gone.  Classic mode: php-fpm's behaviour (bail out unless
+ * ignore_user_abort).  Worker mode: a bailout would cost the booted
+ * application, so the request unwinds as exit() does instead.
+ */
+static void
+connection_lost(void)
+{
+	if (!worker_mode) {
+		php_handle_aborted_connection();
+		return;
+	}
+	PG(connection_status) = PHP_CONNECTION_ABORTED;
+	php_output_set_status(PHP_OUTPUT_DISABLED);
+	if (!PG(ignore_user_abort) && EG(current_execute_data) != NULL &&
+	    EG(exception) == NULL)
+		zend_throw_unwind_exit();
+}
+
 static size_t
 sapi_pfpm_ub_write(const char *str, size_t len)
 {
-	if (cur == NULL)
-		return write(STDOUT_FILENO, str, len) < 0 ? 0 : len;
+	if (cur == NULL)	/* outside a request (a worker's boot): nowhere */
+		return len;
 	if (fcgi_write(cur, str, len) == -1) {
-		php_handle_aborted_connection();
+		connection_lost();
 		return 0;
 	}
 	return len;
@@ -80,7 +102,7 @@ sapi_pfpm_flush(void *ctx)
 		return;
 	sapi_send_headers();
 	if (fcgi_flush(cur) == -1)
-		php_handle_aborted_connection();
+		connection_lost();
 }
 
 #define WRITE_H(s, l) sapi_pfpm_ub_write((s), (l))
@@ -960,7 +982,6 @@ sapi_current(void)
  * pfpm_handle_request(), which serves each FastCGI request inside that
  * boot request after resetting the per-request engine state below.
  */
-static bool worker_mode;
 static bool worker_booted;
 static bool worker_fatal;
 static HashTable boot_ini;		/* ini values as the boot left them */
@@ -1136,6 +1157,7 @@ sapi_worker_end(struct sb_slot *slot)
 	zend_try {
 		sapi_deactivate();
 	} zend_end_try();
+	SG(request_info).no_headers = 1;	/* until the next request */
 	if (cur != NULL)
 		fcgi_end_request(cur, 0);
 	/* sapi_deactivate() frees these without clearing them. */
@@ -1216,6 +1238,7 @@ sapi_worker_run(const struct worker_ctx *w)
 		log_error("worker mode: php_request_startup failed");
 		return 1;
 	}
+	SG(request_info).no_headers = 1;	/* the boot request has no client */
 	slot->state = SB_STARTING;
 	log_debug("booting worker script %s", script);
 	zend_stream_init_filename(&fh, script);
@@ -1239,7 +1262,7 @@ sapi_worker_run(const struct worker_ctx *w)
 	}
 	if (worker_fatal) {
 		log_warn("a fatal error ended a request: replacing this process");
-		return 2;
+		return PFPM_EXIT_REPLACE;
 	}
 	return 0;
 }

@@ -306,7 +306,8 @@ worker_done(struct fcgi_conn *c)
 {
 	ctx->slot->requests++;
 	served++;
-	if (fcgi_wants_keep(c) && !stopping && fcgi_finish_input(c) == 0)
+	if (fcgi_wants_keep(c) && !stopping && !ctx->slot->retiring &&
+	    fcgi_finish_input(c) == 0)
 		keep_conn(c);
 	else {
 		fcgi_linger_close(c);
@@ -319,13 +320,26 @@ worker_done(struct fcgi_conn *c)
 		read_signals();
 }
 
-/* This process will exit after the current request. */
+/*
+ * This process will exit after the current request.  Idle kept
+ * connections are closed now, so the web server stops sending on them.
+ */
 void
 worker_retire(const char *why)
 {
-	if (!ctx->slot->retiring)
-		log_debug("recycling after this request (%s)", why);
+	size_t i;
+
+	if (ctx->slot->retiring)
+		return;
+	log_debug("recycling after this request (%s)", why);
 	ctx->slot->retiring = 1;
+	for (i = nkept; i > 0; i--) {
+		struct fcgi_conn *k = kept[i - 1];
+		if (!fcgi_has_request(k) || fcgi_request_ended(k)) {
+			fcgi_linger_close(k);
+			drop_conn(k);
+		}
+	}
 }
 
 uint64_t

@@ -301,6 +301,11 @@ final class Worker
             $hook = [$this->app->make($class), $method];
         } elseif (is_string($hook) && class_exists($hook)) {
             $hook = $this->app->make($hook);
+        } elseif (is_array($hook) && count($hook) === 2 && is_string($hook[0] ?? null)
+            && method_exists($hook[0], (string) ($hook[1] ?? ''))
+            && !(new \ReflectionMethod($hook[0], $hook[1]))->isStatic()) {
+            // [Class::class, 'method'] naming an instance method
+            $hook = [$this->app->make($hook[0]), $hook[1]];
         }
         if (!is_callable($hook)) {
             throw new RuntimeException("pfpm: config pfpm.{$name} is not callable");

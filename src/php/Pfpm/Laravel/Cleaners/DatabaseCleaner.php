@@ -12,7 +12,8 @@ use Throwable;
  *  - a transaction left open (exit() or an error between beginTransaction()
  *    and commit()) is rolled back;
  *  - DB::enableQueryLog() is undone and the query log emptied (it would
- *    otherwise grow with every request);
+ *    otherwise grow with every request): logging stays on only on the
+ *    connections that had it on when the application booted;
  *  - the "records were modified" flag (sticky read/write connections) and
  *    the total query duration (DB::whenQueryingForLongerThan) start again;
  *  - the database manager builds new connections from the sandbox's
@@ -20,8 +21,9 @@ use Throwable;
  */
 final class DatabaseCleaner implements Cleaner
 {
-    /** @var array<string, bool> connection name => query log on at first sight */
-    private $logging = [];
+    /** @var array<string, bool>|null connection name => query log on, for
+     *  the connections the booted application opened (others: off) */
+    private $logging;
 
     public function clean(Application $sandbox, Application $base): void
     {
@@ -31,6 +33,14 @@ final class DatabaseCleaner implements Cleaner
         $db = $sandbox->make('db');
         if (method_exists($db, 'setApplication')) {
             $db->setApplication($sandbox);
+        }
+
+        if ($this->logging === null) {
+            // First call: before the first request, i.e. the booted state.
+            $this->logging = [];
+            foreach ($db->getConnections() as $name => $connection) {
+                $this->logging[$name] = $connection->logging();
+            }
         }
 
         foreach ($db->getConnections() as $name => $connection) {
@@ -44,11 +54,8 @@ final class DatabaseCleaner implements Cleaner
                 continue;
             }
 
-            if (!array_key_exists($name, $this->logging)) {
-                $this->logging[$name] = $connection->logging();
-            }
             $connection->flushQueryLog();
-            if ($this->logging[$name]) {
+            if ($this->logging[$name] ?? false) {
                 $connection->enableQueryLog();
             } else {
                 $connection->disableQueryLog();
