@@ -796,17 +796,37 @@ check_pool(struct pool_conf *p)
 	if (p->listen_group != NULL && getgrnam(p->listen_group) == NULL)
 		POOL_ERR(p, "option 'listen.group': no such group '%s'",
 		    p->listen_group);
+	if (p->worker_script != NULL && access(p->worker_script, R_OK) == -1)
+		POOL_ERR(p, "option 'worker': cannot read '%s': %s",
+		    p->worker_script, strerror(errno));
 	if (p->worker != NULL && strcmp(p->worker, "laravel") == 0) {
 		if (p->app_root == NULL)
 			POOL_ERR(p, "option 'app_root' is required with worker = laravel");
 		else if (access(p->app_root, R_OK | X_OK) == -1)
 			POOL_ERR(p, "option 'app_root': cannot read '%s': %s",
 			    p->app_root, strerror(errno));
-	} else if (p->worker != NULL && access(p->worker, R_OK) == -1)
-		POOL_ERR(p, "option 'worker': cannot read '%s': %s", p->worker,
-		    strerror(errno));
+	}
 	if (p->chdir != NULL && p->chdir[0] != '/')
 		POOL_ERR(p, "option 'chdir': '%s' is not an absolute path", p->chdir);
+}
+
+/*
+ * The script a worker-mode pool runs: "laravel" is the adapter, found in
+ * $PFPM_PHP_DIR (read here, in the master: workers clear their environment).
+ */
+static char *
+worker_script(const char *worker)
+{
+	const char *dir = getenv("PFPM_PHP_DIR");
+	char *path;
+
+	if (worker == NULL)
+		return NULL;
+	if (strcmp(worker, "laravel") != 0)
+		return xstrdup(worker);
+	xasprintf(&path, "%s/laravel-worker.php", dir != NULL && *dir != '\0' ?
+	    dir : PFPM_PHP_DIR);
+	return path;
 }
 
 static struct pool_conf *
@@ -863,6 +883,7 @@ read_pool(cfg_t *sec)
 	p->rlimit_files = (int)cfg_getint(sec, "rlimit_files");
 	p->rlimit_core = (int)cfg_getint(sec, "rlimit_core");
 	p->worker = dup_or_null(cfg_getstr(sec, "worker"));
+	p->worker_script = worker_script(p->worker);
 	p->app_root = dup_or_null(cfg_getstr(sec, "app_root"));
 	p->worker_max_memory = cfg_getint(sec, "worker.max_memory");
 	check_pool(p);
@@ -1022,6 +1043,7 @@ pool_conf_free(struct pool_conf *p)
 	free(p->group);
 	free(p->chdir);
 	free(p->worker);
+	free(p->worker_script);
 	free(p->app_root);
 	free_words(p->env, p->n_env);
 	free_kv(p->php_values, p->n_php_values);

@@ -58,6 +58,7 @@ struct fcgi_conn {
 	bool ended;
 	bool aborted;
 	bool abort_record;	/* the web server sent ABORT_REQUEST */
+	bool no_keep;		/* close after this request whatever the flag */
 	bool stdin_eof;
 
 	unsigned char in[FCGI_IN_BUF];
@@ -130,11 +131,25 @@ fcgi_conn_fd(const struct fcgi_conn *c)
 	return c->fd;
 }
 
-/* The web server asked to keep the connection (FCGI_KEEP_CONN). */
+/* Bytes of a next request already read into our buffer (epoll cannot see them). */
+bool
+fcgi_buffered(const struct fcgi_conn *c)
+{
+	return c->in_pos < c->in_len;
+}
+
+/* The web server asked to keep the connection (FCGI_KEEP_CONN) and we agree. */
 bool
 fcgi_wants_keep(const struct fcgi_conn *c)
 {
-	return c->keep && !c->aborted;
+	return c->keep && !c->no_keep && !c->aborted;
+}
+
+/* This connection closes after the request (the process is retiring). */
+void
+fcgi_no_keep(struct fcgi_conn *c)
+{
+	c->no_keep = true;
 }
 
 bool
@@ -409,6 +424,7 @@ fcgi_read_request(struct fcgi_conn *c, char **cause)
 	c->ended = false;
 	c->aborted = false;
 	c->abort_record = false;
+	c->no_keep = false;
 	c->stdin_eof = false;
 	c->keep = false;
 	c->content_left = c->padding_left = 0;
@@ -756,6 +772,18 @@ fcgi_linger_close(struct fcgi_conn *c)
 	c->fd = -1;
 }
 
+/*
+ * A connection that will not be kept gets its FIN with END_REQUEST, so
+ * nginx sees both at once and never caches it for another request.
+ */
+static int
+end_written(struct fcgi_conn *c, int rc)
+{
+	if (rc == 0 && !fcgi_wants_keep(c))
+		shutdown(c->fd, SHUT_WR);
+	return rc;
+}
+
 /* Finish the request: remaining output, empty STDOUT, END_REQUEST. */
 int
 fcgi_end_request(struct fcgi_conn *c, int app_status)
@@ -766,6 +794,17 @@ fcgi_end_request(struct fcgi_conn *c, int app_status)
 
 	if (c->ended || !c->in_request)
 		return 0;
+	/*
+	 * A kept connection: read the rest of the body now, before the web
+	 * server may send its next request, which must stay in the socket
+	 * (where epoll sees it), not in our buffer.
+	 */
+	if (fcgi_wants_keep(c) && !c->stdin_eof &&
+	    fcgi_finish_input(c) == -1 && !c->abort_record) {
+		/* The body was cut: answer if the peer still reads, never keep. */
+		c->aborted = false;
+		c->no_keep = true;
+	}
 	c->ended = true;
 	if (c->abort_record) {
 		/* The spec wants an END_REQUEST for an aborted request too. */
@@ -794,9 +833,9 @@ fcgi_end_request(struct fcgi_conn *c, int app_status)
 		all[2].iov_base = tail;
 		all[2].iov_len = sizeof tail;
 		c->out_len = 0;
-		return write_all(c, all, 3);
+		return end_written(c, write_all(c, all, 3));
 	}
 	iov[n].iov_base = tail;
 	iov[n++].iov_len = sizeof tail;
-	return write_all(c, iov, n);
+	return end_written(c, write_all(c, iov, n));
 }

@@ -54,6 +54,7 @@ static char **saved_argv;
 static char exe_path[4096];	/* resolved at start: an upgraded binary is used on reload */
 
 static void close_master_fds(void);
+static void tick(void);
 static uint64_t *crash_times;	/* emergency_restart_threshold window */
 static size_t ncrash;
 
@@ -378,6 +379,7 @@ handle_signals(void)
 		switch (si.ssi_signo) {
 		case SIGCHLD:
 			reap();
+			tick();		/* respawn now, not at the next tick */
 			break;
 		case SIGTERM:
 		case SIGINT:

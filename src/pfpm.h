@@ -125,6 +125,7 @@ struct pool_conf {
 	int rlimit_core;
 
 	char *worker;		/* NULL: classic; "laravel" or a script path */
+	char *worker_script;	/* the script that runs: the adapter for "laravel" */
 	char *app_root;
 	int64_t worker_max_memory;
 };
@@ -211,6 +212,8 @@ void fcgi_conn_free(struct fcgi_conn *);
 int fcgi_conn_fd(const struct fcgi_conn *);
 int fcgi_read_request(struct fcgi_conn *, char **);
 bool fcgi_wants_keep(const struct fcgi_conn *);
+void fcgi_no_keep(struct fcgi_conn *);
+bool fcgi_buffered(const struct fcgi_conn *);
 const char *fcgi_param(struct fcgi_conn *, const char *, size_t);
 void fcgi_param_set(struct fcgi_conn *, const char *, const char *);
 size_t fcgi_param_count(const struct fcgi_conn *);
@@ -242,6 +245,8 @@ struct worker_ctx {
 	const struct pool_conf *pool;
 	int pool_index;
 	int listen_fd;
+	int handover_send;	/* -1: close kept connections when retiring */
+	int handover_recv;
 	struct sb_slot *slot;
 	pid_t master_pid;
 };

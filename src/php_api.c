@@ -120,6 +120,7 @@ static PHP_FUNCTION(pfpm_handle_request)
 		zend_throw_error(NULL, "pfpm_handle_request() can only be called by a worker script, outside a request");
 		RETURN_THROWS();
 	}
+	sapi_worker_booted();
 	if (worker_stopping())
 		RETURN_FALSE;
 	zend_unset_timeout();

@@ -33,6 +33,7 @@ struct pool {
 	const struct pool_conf *pc;
 	int index;
 	int listen_fd;
+	int handover[2];		/* kept connections passed between workers */
 	struct proc *procs;
 	int nprocs;
 	int spawn_rate;			/* dynamic: doubles while short of idle */
@@ -229,6 +230,16 @@ pool_new(const struct conf *conf, const struct pool_conf *pc, int index,
 	p->pc = pc;
 	p->index = index;
 	p->listen_fd = listen_fd;
+	/*
+	 * A process that retires (max_requests, max_memory) hands its kept
+	 * connections to the others through this pair instead of closing
+	 * them, so the web server never sends a request on a connection we
+	 * are closing.  Not for ondemand: nobody may be there to take them.
+	 */
+	p->handover[0] = p->handover[1] = -1;
+	if (pc->pm != PM_ONDEMAND && socketpair(AF_UNIX,
+	    SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, p->handover) == -1)
+		log_syserr("[pool %s] socketpair", pc->name);
 	p->spawn_rate = 1;
 	if (sp != NULL) {
 		snprintf(sp->name, sizeof sp->name, "%s", pc->name);
@@ -242,6 +253,10 @@ pool_free(struct pool *p)
 {
 	struct proc *pr, *next;
 
+	if (p->handover[0] != -1) {
+		close(p->handover[0]);
+		close(p->handover[1]);
+	}
 	for (pr = p->procs; pr != NULL; pr = next) {
 		next = pr->next;
 		if (pr->out_fd >= 0)
@@ -346,6 +361,8 @@ pool_spawn(struct pool *p)
 			.pool = p->pc,
 			.pool_index = p->index,
 			.listen_fd = p->listen_fd,
+			.handover_send = p->handover[0],
+			.handover_recv = p->handover[1],
 			.slot = slot,
 			.master_pid = master,
 		};

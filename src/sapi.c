@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 
 #include <errno.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include <ext/standard/php_standard.h>
 #include <ext/standard/url.h>
 #include <ext/standard/dl.h>
+#include <ext/standard/basic_functions.h>
 #include <php_memory_streams.h>
 #include <php_output.h>
 #include <http_status_codes.h>
@@ -986,6 +988,143 @@ static bool worker_booted;
 static bool worker_fatal;
 static HashTable boot_ini;		/* ini values as the boot left them */
 
+/* What else the boot left, restored after each request (php-fpm starts clean). */
+static struct {
+	zend_ulong shutdown_next;	/* shutdown functions from here on: a request's */
+	zval error_handler;
+	zval exception_handler;
+	int error_handler_mask;
+	int error_handlers;		/* depth of the handler stacks */
+	int exception_handlers;
+	zend_string *timezone;
+	bool locale_changed;
+	uint32_t putenvs;
+} boot;
+
+/* Call a PHP function with one optional string argument; its result or UNDEF. */
+static void
+call_named(const char *fn, zend_string *arg, zval *rv)
+{
+	zval name, param;
+
+	ZVAL_UNDEF(rv);
+	ZVAL_STRING(&name, fn);
+	if (arg != NULL)
+		ZVAL_STR(&param, arg);
+	zend_try {
+		if (call_user_function(NULL, NULL, &name, rv, arg != NULL ? 1 : 0,
+		    &param) != SUCCESS)
+			ZVAL_UNDEF(rv);
+	} zend_end_try();
+	zval_ptr_dtor(&name);
+}
+
+static void
+snapshot_boot_state(void)
+{
+	HashTable *sd = BG(user_shutdown_function_names);
+	zval tz;
+
+	boot.shutdown_next = sd != NULL ? (zend_ulong)sd->nNextFreeElement : 0;
+	ZVAL_COPY(&boot.error_handler, &EG(user_error_handler));
+	ZVAL_COPY(&boot.exception_handler, &EG(user_exception_handler));
+	boot.error_handler_mask = EG(user_error_handler_error_reporting);
+	boot.error_handlers = zend_stack_count(&EG(user_error_handlers));
+	boot.exception_handlers = zend_stack_count(&EG(user_exception_handlers));
+	call_named("date_default_timezone_get", NULL, &tz);
+	boot.timezone = Z_TYPE(tz) == IS_STRING ? zend_string_copy(Z_STR(tz)) : NULL;
+	zval_ptr_dtor(&tz);
+	boot.locale_changed = BG(locale_changed);
+	boot.putenvs = zend_hash_num_elements(&BG(putenv_ht));
+}
+
+static void
+call_shutdown_function(php_shutdown_function_entry *e)
+{
+	zval rv;
+
+	e->fci.retval = &rv;
+	zend_try {
+		if (zend_call_function(&e->fci, &e->fci_cache) == SUCCESS)
+			zval_ptr_dtor(&rv);
+	} zend_end_try();
+}
+
+/* register_shutdown_function() in a request: run at the end of that request. */
+static void
+run_request_shutdown_functions(void)
+{
+	HashTable *sd = BG(user_shutdown_function_names);
+	php_shutdown_function_entry *e;
+	zend_ulong h;
+
+	if (sd == NULL || (zend_ulong)sd->nNextFreeElement <= boot.shutdown_next)
+		return;
+	ZEND_HASH_FOREACH_NUM_KEY_PTR(sd, h, e) {
+		if (h >= boot.shutdown_next)
+			call_shutdown_function(e);
+	} ZEND_HASH_FOREACH_END();
+	for (h = boot.shutdown_next; h < (zend_ulong)sd->nNextFreeElement; h++)
+		zend_hash_index_del(sd, h);
+}
+
+static void
+restore_handler(zval *cur_handler, zval *saved, zend_stack *stack, int depth)
+{
+	while (zend_stack_count(stack) > depth) {
+		zval *top = zend_stack_top(stack);
+		zval_ptr_dtor(top);
+		zend_stack_del_top(stack);
+	}
+	if (!zend_is_identical(cur_handler, saved)) {
+		zval_ptr_dtor(cur_handler);
+		ZVAL_COPY(cur_handler, saved);
+	}
+}
+
+/* Handlers, time zone, locale and putenv() as the boot left them. */
+static void
+restore_boot_state(void)
+{
+	restore_handler(&EG(user_error_handler), &boot.error_handler,
+	    &EG(user_error_handlers), boot.error_handlers);
+	EG(user_error_handler_error_reporting) = boot.error_handler_mask;
+	restore_handler(&EG(user_exception_handler), &boot.exception_handler,
+	    &EG(user_exception_handlers), boot.exception_handlers);
+	if (boot.timezone != NULL) {
+		zval tz, rv;
+		call_named("date_default_timezone_get", NULL, &tz);
+		if (Z_TYPE(tz) == IS_STRING && !zend_string_equals(Z_STR(tz),
+		    boot.timezone)) {
+			call_named("date_default_timezone_set", boot.timezone, &rv);
+			zval_ptr_dtor(&rv);
+		}
+		zval_ptr_dtor(&tz);
+	}
+	if (BG(locale_changed) && !boot.locale_changed) {
+		setlocale(LC_ALL, "C");
+		zend_reset_lc_ctype_locale();
+		zend_update_current_locale();
+		if (BG(ctype_string) != NULL) {
+			zend_string_release_ex(BG(ctype_string), 0);
+			BG(ctype_string) = NULL;
+		}
+		BG(locale_changed) = 0;
+	}
+	/* Dropping an entry puts the variable back as it was. */
+	while (zend_hash_num_elements(&BG(putenv_ht)) > boot.putenvs) {
+		HashPosition pos;
+		zend_string *key;
+		zend_ulong idx;
+
+		zend_hash_internal_pointer_end_ex(&BG(putenv_ht), &pos);
+		if (zend_hash_get_current_key_ex(&BG(putenv_ht), &key, &idx, &pos) !=
+		    HASH_KEY_IS_STRING)
+			break;
+		zend_hash_del(&BG(putenv_ht), key);
+	}
+}
+
 bool
 sapi_worker_mode(void)
 {
@@ -1091,16 +1230,23 @@ rearm_globals(void)
 	zend_hash_str_del(&EG(symbol_table), "_SESSION", sizeof("_SESSION") - 1);
 }
 
+/* The first pfpm_handle_request(): the boot is over, remember what it left. */
+void
+sapi_worker_booted(void)
+{
+	if (worker_booted)
+		return;
+	snapshot_boot_ini();
+	snapshot_boot_state();
+	worker_booted = true;
+}
+
 /* Before the handler: a php-fpm-like fresh world for this request. */
 int
 sapi_worker_begin(struct fcgi_conn *c, struct sb_slot *slot)
 {
 	int rc = 0;
 
-	if (!worker_booted) {
-		snapshot_boot_ini();
-		worker_booted = true;
-	}
 	begin_request(c, slot);
 	/* The application routes every path itself: no 404 from fix_pathinfo. */
 	SG(sapi_headers).http_response_code = 200;
@@ -1140,6 +1286,7 @@ sapi_worker_end(struct sb_slot *slot)
 {
 	const struct pool_conf *p = cur_pool;
 
+	run_request_shutdown_functions();
 	zend_try {
 		php_output_end_all();
 	} zend_end_try();
@@ -1182,6 +1329,7 @@ sapi_worker_end(struct sb_slot *slot)
 		PG(last_error_file) = NULL;
 	}
 	restore_boot_ini();
+	restore_boot_state();
 	zend_set_memory_limit(PG(memory_limit));
 	if (slot != NULL) {
 		slot->last_memory = zend_memory_peak_usage(1);
@@ -1207,25 +1355,11 @@ sapi_worker_fatal(void)
 	worker_retire("fatal error");
 }
 
-/* The worker script for a pool: a path, or "laravel" for the adapter. */
-static const char *
-worker_script(const struct pool_conf *p)
-{
-	static char path[4096];
-	const char *dir = getenv("PFPM_PHP_DIR");
-
-	if (strcmp(p->worker, "laravel") != 0)
-		return p->worker;
-	snprintf(path, sizeof path, "%s/laravel-worker.php",
-	    dir != NULL ? dir : PFPM_PHP_DIR);
-	return path;
-}
-
 /* Run the boot request; returns the process exit code. */
 int
 sapi_worker_run(const struct worker_ctx *w)
 {
-	const char *script = worker_script(w->pool);
+	const char *script = w->pool->worker_script;
 	zend_file_handle fh;
 	struct sb_slot *slot = w->slot;
 

@@ -36,6 +36,7 @@ static int sigfd = -1;
 static struct fcgi_conn *kept[KEPT_MAX];
 static size_t nkept;
 static uint64_t served;
+static struct fcgi_conn *current;	/* the request being served */
 
 bool
 worker_stopping(void)
@@ -235,6 +236,56 @@ accept_one(void)
 	return read_request(c) ? c : NULL;
 }
 
+/* Take over kept connections a retiring process handed over. */
+static void
+receive_handover(void)
+{
+	char data;
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	struct cmsghdr *cm;
+	int fd;
+
+	while (recvmsg(ctx->handover_recv, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) > 0) {
+		cm = CMSG_FIRSTHDR(&msg);
+		if (cm != NULL && cm->cmsg_level == SOL_SOCKET &&
+		    cm->cmsg_type == SCM_RIGHTS) {
+			memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+			keep_conn(fcgi_conn_new(fd));
+		}
+		msg.msg_controllen = sizeof u.buf;
+	}
+}
+
+/* Pass a kept connection to the pool's other processes; false if we cannot. */
+static bool
+hand_over(struct fcgi_conn *c)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} u;
+	char data = 'k';
+	struct iovec iov = { .iov_base = &data, .iov_len = 1 };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+	    .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+	int fd = fcgi_conn_fd(c);
+
+	if (ctx->handover_send == -1 || fd < 0 || fcgi_buffered(c))
+		return false;
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+	return sendmsg(ctx->handover_send, &msg, MSG_DONTWAIT) == 1;
+}
+
 static void
 read_signals(void)
 {
@@ -265,9 +316,18 @@ worker_next(void)
 	const struct pool_conf *p = ctx->pool;
 	struct epoll_event evs[KEPT_MAX + 2];
 	struct fcgi_conn *c = NULL;
+	size_t k;
 	int i, n;
 
+	if (ctx->slot->state == SB_STARTING)
+		slot_idle();	/* booted (worker mode): ready for requests */
 	while (!stopping && c == NULL) {
+		/* Defensive: a request already in a kept connection's buffer. */
+		for (k = 0; k < nkept && c == NULL; k++)
+			if (fcgi_buffered(kept[k]))
+				c = read_request(kept[k]) ? kept[k] : NULL;
+		if (c != NULL)
+			break;
 		n = epoll_wait(epfd, evs, (int)(sizeof evs / sizeof evs[0]), -1);
 		if (n == -1) {
 			if (errno == EINTR)
@@ -276,10 +336,11 @@ worker_next(void)
 		}
 		for (i = 0; i < n && c == NULL; i++) {
 			int fd = evs[i].data.fd;
-			size_t k;
 
 			if (fd == sigfd)
 				read_signals();
+			else if (fd == ctx->handover_recv)
+				receive_handover();
 			else if (fd == ctx->listen_fd)
 				c = accept_one();
 			else {
@@ -294,6 +355,7 @@ worker_next(void)
 	}
 	if (c == NULL)
 		return NULL;
+	current = c;
 	/* The last request before recycling: let the master start the next process now. */
 	if (p->max_requests > 0 && served + 1 >= (uint64_t)p->max_requests)
 		worker_retire("pm.max_requests");
@@ -306,7 +368,8 @@ worker_done(struct fcgi_conn *c)
 {
 	ctx->slot->requests++;
 	served++;
-	if (fcgi_wants_keep(c) && !stopping && !ctx->slot->retiring &&
+	current = NULL;
+	if (fcgi_wants_keep(c) && (!stopping || ctx->slot->retiring) &&
 	    fcgi_finish_input(c) == 0)
 		keep_conn(c);
 	else {
@@ -333,6 +396,10 @@ worker_retire(const char *why)
 		return;
 	log_debug("recycling after this request (%s)", why);
 	ctx->slot->retiring = 1;
+	if (ctx->handover_send != -1)
+		return;		/* kept connections are handed over at exit */
+	if (current != NULL)
+		fcgi_no_keep(current);
 	for (i = nkept; i > 0; i--) {
 		struct fcgi_conn *k = kept[i - 1];
 		if (!fcgi_has_request(k) || fcgi_request_ended(k)) {
@@ -398,6 +465,8 @@ worker_main(struct worker_ctx *w)
 		fatal("epoll_create1");
 	epoll_add(sigfd, EPOLLIN);
 	epoll_add(w->listen_fd, EPOLLIN | EPOLLEXCLUSIVE);
+	if (w->handover_recv != -1)
+		epoll_add(w->handover_recv, EPOLLIN | EPOLLEXCLUSIVE);
 
 	if (p->worker != NULL)
 		code = sapi_worker_run(w);
@@ -408,8 +477,13 @@ worker_main(struct worker_ctx *w)
 			worker_done(c);
 		}
 	}
-	while (nkept > 0)
-		drop_conn(kept[0]);
+	/* Retiring while the pool lives on: the others take our connections. */
+	while (nkept > 0) {
+		struct fcgi_conn *k = kept[0];
+		if (!w->slot->retiring || !hand_over(k))
+			fcgi_linger_close(k);
+		drop_conn(k);
+	}
 	w->slot->state = SB_FINISHING;
 	_exit(code);
 }

@@ -886,6 +886,8 @@ main(void)
 	SRunner *sr = srunner_create(config_suite());
 	int failed;
 
+	/* worker = laravel must find the adapter of this tree. */
+	setenv("PFPM_PHP_DIR", SRC_DIR "/src/php", 1);
 	srunner_run_all(sr, CK_NORMAL);
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
