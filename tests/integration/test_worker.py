@@ -447,6 +447,22 @@ def test_headers_status_ini_errors_reset():
     assert d["last_error"] is None, "error_get_last() leaked: %r" % d["last_error"]
 
 
+def test_process_state_reset_and_request_shutdown_functions():
+    base = fcgi(sock("app"), "/process-state").json()
+    assert base["tz"] == "UTC" and base["env"] is False, base
+    assert not base["error_handler"] and not base["exception_handler"], base
+    r = fcgi(sock("app"), "/change-process-state")
+    # a shutdown function registered by a request runs at the end of it
+    assert r.text() == "changed;shutdown-of-this-request", r.text()
+    d = fcgi(sock("app"), "/process-state").json()
+    assert d == base, "process state of the previous request leaked: %r vs %r" % (d, base)
+    pid = info("app")["pid"]
+    marks = os.path.join(MARKERS, "req-shutdown-%d" % pid)
+    fcgi(sock("app"), "/process-state")
+    with open(marks) as f:
+        assert f.read() == "1\n", "request shutdown function ran more than once"
+
+
 def test_error_get_last_cleared():
     r = fcgi(sock("app"), "/warn")
     assert r.status == 200, r

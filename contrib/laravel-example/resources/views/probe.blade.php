@@ -1,0 +1,2 @@
+probe={{ $probe ?? 'none' }}
+app_is_current={{ isset($app) && $app === app() ? 'yes' : 'no' }}
