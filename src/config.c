@@ -549,6 +549,55 @@ validate_env(cfg_t *cfg, cfg_opt_t *opt)
 	return 0;
 }
 
+/* pm.status_path, ping.path: php-fpm's rules. */
+static int
+validate_url_path(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0), *name = cfg_opt_name(opt);
+	size_t i;
+
+	if (v == NULL || *v == '\0')
+		return 0;
+	if (*v != '/')
+		cfg_error(cfg, "option '%s': '%s' must start with a '/'", name, v);
+	else if (strlen(v) < 2)
+		cfg_error(cfg, "option '%s': '%s' is not long enough", name, v);
+	else {
+		for (i = 0; v[i] != '\0'; i++) {
+			if (!isalnum((unsigned char)v[i]) &&
+			    strchr("/_-.~", v[i]) == NULL) {
+				cfg_error(cfg, "option '%s': '%s' must contain only the following characters '[alphanum]/_-.~'",
+				    name, v);
+				break;
+			}
+		}
+	}
+	return 0;	/* reported; go on */
+}
+
+static int
+validate_nonempty(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+
+	if (v == NULL || *v == '\0')
+		cfg_error(cfg, "option '%s' must not be empty", cfg_opt_name(opt));
+	return 0;	/* reported; go on */
+}
+
+static int
+validate_access_format(cfg_t *cfg, cfg_opt_t *opt)
+{
+	const char *v = cfg_opt_getnstr(opt, 0);
+	char *cause = NULL;
+
+	if (v != NULL && accesslog_check(v, &cause) == -1) {
+		cfg_error(cfg, "option 'access.format': %s in '%s'", cause, v);
+		free(cause);
+	}
+	return 0;	/* reported; go on */
+}
+
 /* include("pool.d/NAME.conf"), with glob patterns, relative to the main file. */
 static int
 cb_include(cfg_t *cfg, cfg_opt_t *opt, int argc, const char **argv)
@@ -648,6 +697,12 @@ static cfg_opt_t pool_opts[] = {
 	CFG_STR("worker", NULL, CFGF_NONE),
 	CFG_STR("app_root", NULL, CFGF_NONE),
 	CFG_INT_CB("worker.max_memory", 0, CFGF_NONE, cb_size),
+	CFG_STR("pm.status_path", NULL, CFGF_NONE),
+	CFG_STR("ping.path", NULL, CFGF_NONE),
+	CFG_STR("ping.response", NULL, CFGF_NONE),
+	CFG_STR("access.log", NULL, CFGF_NONE),
+	CFG_STR("access.format", NULL, CFGF_NONE),
+	CFG_STR_LIST("access.suppress_path", NULL, CFGF_NONE),
 	CFG_FUNC("include", cb_include),
 	CFG_END()
 };
@@ -681,7 +736,22 @@ dup_path(const char *s)
 
 	if (s == NULL || *s == '\0')
 		return NULL;
-	if (*s == '/' || strcmp(s, "syslog") == 0 || strcmp(s, "stderr") == 0)
+	if (*s == '/' || strcmp(s, "syslog") == 0 || strcmp(s, "stderr") == 0 ||
+	    strcmp(s, "journal") == 0)
+		return xstrdup(s);
+	xasprintf(&p, "%s/%s", conf_dir, s);
+	return p;
+}
+
+/* A file path of a pool, relative to the main file's directory. */
+static char *
+conf_relative(const char *s)
+{
+	char *p;
+
+	if (s == NULL || *s == '\0')
+		return NULL;
+	if (*s == '/')
 		return xstrdup(s);
 	xasprintf(&p, "%s/%s", conf_dir, s);
 	return p;
@@ -808,6 +878,10 @@ check_pool(struct pool_conf *p)
 	}
 	if (p->chdir != NULL && p->chdir[0] != '/')
 		POOL_ERR(p, "option 'chdir': '%s' is not an absolute path", p->chdir);
+	for (size_t i = 0; i < p->n_access_suppress; i++)
+		if (p->access_suppress[i][0] != '/')
+			POOL_ERR(p, "option 'access.suppress_path': '%s' must start with a '/'",
+			    p->access_suppress[i]);
 }
 
 /*
@@ -886,6 +960,21 @@ read_pool(cfg_t *sec)
 	p->worker_script = worker_script(p->worker);
 	p->app_root = dup_or_null(cfg_getstr(sec, "app_root"));
 	p->worker_max_memory = cfg_getint(sec, "worker.max_memory");
+	p->status_path = dup_or_null(cfg_getstr(sec, "pm.status_path"));
+	p->ping_path = dup_or_null(cfg_getstr(sec, "ping.path"));
+	/* php-fpm: ping.response only matters with ping.path; "pong" by default. */
+	if (p->ping_path != NULL) {
+		const char *r = cfg_getstr(sec, "ping.response");
+		p->ping_response = xstrdup(r != NULL && *r != '\0' ? r : "pong");
+	}
+	p->access_log = conf_relative(cfg_getstr(sec, "access.log"));
+	p->access_format = dup_or_null(cfg_getstr(sec, "access.format"));
+	for (i = 0; i < cfg_size(sec, "access.suppress_path"); i++) {
+		p->access_suppress = xreallocarray(p->access_suppress,
+		    p->n_access_suppress + 1, sizeof *p->access_suppress);
+		p->access_suppress[p->n_access_suppress++] = xstrdup(cfg_getnstr(sec,
+		    "access.suppress_path", i));
+	}
 	check_pool(p);
 	return p;
 }
@@ -930,6 +1019,11 @@ set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "php_ini", validate_readable);
 	cfg_set_validate_func(cfg, "pool|listen", validate_listen);
 	cfg_set_validate_func(cfg, "pool|env", validate_env);
+	cfg_set_validate_func(cfg, "pool|pm.status_path", validate_url_path);
+	cfg_set_validate_func(cfg, "pool|ping.path", validate_url_path);
+	cfg_set_validate_func(cfg, "pool|ping.response", validate_nonempty);
+	cfg_set_validate_func(cfg, "pool|access.log", validate_nonempty);
+	cfg_set_validate_func(cfg, "pool|access.format", validate_access_format);
 }
 
 /* Parse and check a whole configuration; NULL after logging every error. */
@@ -1045,6 +1139,12 @@ pool_conf_free(struct pool_conf *p)
 	free(p->worker);
 	free(p->worker_script);
 	free(p->app_root);
+	free(p->status_path);
+	free(p->ping_path);
+	free(p->ping_response);
+	free(p->access_log);
+	free(p->access_format);
+	free_words(p->access_suppress, p->n_access_suppress);
 	free_words(p->env, p->n_env);
 	free_kv(p->php_values, p->n_php_values);
 	free_kv(p->php_admin_values, p->n_php_admin_values);

@@ -3,7 +3,9 @@
  *   [22-Nov-2026 20:12:39] NOTICE: ready to handle connections
  *   [22-Nov-2026 20:12:39] WARNING: [pool www] child 123: ...
  * Targets: stderr (default in the foreground), a file (O_APPEND, shared by
- * every process; each process reopens it on USR1), or syslog.
+ * every process; each process reopens it on USR1), syslog, or the journal
+ * (structured entries through sd.c; the default under systemd when stderr
+ * is the journal's stream and error_log is not set).
  */
 #include "pfpm.h"
 
@@ -23,6 +25,13 @@ static bool log_syslog;
 static char *log_path;
 static int log_level = LOG_LVL_NOTICE;
 static char log_prefix[96];	/* "[pool www] child 123: " in workers */
+static char log_pool[64];	/* in workers: the pool and pid, for the journal */
+static int log_pid;
+/* The journal: sd.c hands over its sender at the master's start (systemd_init). */
+static int (*journal_send)(int, const char *, int, const char *);
+static bool journal_wanted;	/* error_log = journal */
+static bool log_explicit;	/* error_log names a target */
+static bool log_journal;	/* logging to the journal now */
 
 static const char *const level_names[] = {
 	[LOG_LVL_DEBUG] = "DEBUG",
@@ -65,14 +74,31 @@ open_file(const char *path)
 	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
 }
 
-/* Switch to a target: NULL or "" for stderr, "syslog", or a file path. */
+/* Switch to a target: NULL or "" for stderr, "syslog", "journal", or a file path. */
 int
 log_open(const char *target, char **cause)
 {
 	int fd;
 
-	if (target == NULL || *target == '\0' || strcmp(target, "stderr") == 0) {
+	if (target == NULL || *target == '\0') {
 		log_init();
+		return 0;
+	}
+	log_explicit = true;
+	log_journal = journal_wanted = false;
+	if (log_syslog && strcmp(target, "syslog") != 0) {
+		closelog();
+		log_syslog = false;
+	}
+	if (strcmp(target, "stderr") == 0) {
+		log_init();
+		return 0;
+	}
+	if (strcmp(target, "journal") == 0) {
+		/* stderr until sd.c is set up, and whenever the journal is away. */
+		log_init();
+		journal_wanted = true;
+		log_journal = journal_send != NULL;
 		return 0;
 	}
 	if (strcmp(target, "syslog") == 0) {
@@ -97,10 +123,31 @@ log_open(const char *target, char **cause)
 	return 0;
 }
 
+/*
+ * Do processes log on their own (syslog, the journal: each worker reaches
+ * the logger itself, also after dropping privileges), rather than through
+ * a pipe to the master?
+ */
 bool
 log_is_syslog(void)
 {
-	return log_syslog;
+	return log_syslog || log_journal;
+}
+
+/*
+ * From sd.c: the journal's sender (NULL without systemd or journald), and
+ * whether stderr is connected to the journal (JOURNAL_STREAM), which makes
+ * the journal the default target.
+ */
+void
+log_set_journal(int (*send)(int, const char *, int, const char *),
+    bool stderr_is_journal)
+{
+	journal_send = send;
+	log_journal = send != NULL && !log_syslog &&
+	    (journal_wanted || (!log_explicit && stderr_is_journal));
+	if (journal_wanted && send == NULL)
+		log_warn("error_log = journal: no journal to log to (pfpm built without systemd, or journald not running), logging to stderr");
 }
 
 /*
@@ -157,6 +204,7 @@ log_close(void)
 	if (log_syslog)
 		closelog();
 	log_syslog = false;
+	log_journal = journal_wanted = log_explicit = false;
 }
 
 void
@@ -175,11 +223,39 @@ log_get_level(void)
 void
 log_set_worker(const char *pool, int pid)
 {
-	if (pool == NULL)
-		log_prefix[0] = '\0';
-	else
+	if (pool == NULL) {
+		log_prefix[0] = log_pool[0] = '\0';
+		log_pid = 0;
+	} else {
 		snprintf(log_prefix, sizeof log_prefix, "[pool %s] child %d: ",
 		    pool, pid);
+		snprintf(log_pool, sizeof log_pool, "%s", pool);
+		log_pid = pid;
+	}
+}
+
+/*
+ * The pool and pid a journal entry is about: a worker's own, or in the
+ * master those its messages start with ("[pool www] child 123 ...").
+ */
+static void
+log_subject(const char *msg, char *pool, size_t size, int *pid)
+{
+	const char *end;
+	char *num_end;
+	long n;
+
+	*pid = log_pid != 0 ? log_pid : (int)getpid();
+	snprintf(pool, size, "%s", log_pool);
+	if (log_pool[0] != '\0' || strncmp(msg, "[pool ", 6) != 0 ||
+	    (end = strchr(msg + 6, ']')) == NULL)
+		return;
+	snprintf(pool, size, "%.*s", (int)(end - msg - 6), msg + 6);
+	if (strncmp(end, "] child ", 8) == 0) {
+		n = strtol(end + 8, &num_end, 10);
+		if (num_end != end + 8 && n > 0 && n <= INT32_MAX)
+			*pid = (int)n;
+	}
 }
 
 static int
@@ -214,6 +290,16 @@ log_line(int level, const char *msg)
 	if (log_syslog) {
 		syslog(syslog_priority(level), "%s%s", log_prefix, msg);
 		return;
+	}
+	if (log_journal) {
+		char pool[64];
+		int pid;
+
+		log_subject(msg, pool, sizeof pool, &pid);
+		snprintf(buf, sizeof buf, "%s%s", log_prefix, msg);
+		if (journal_send(syslog_priority(level), pool, pid, buf) == 0)
+			return;
+		/* The journal is away: stderr, as a plain line. */
 	}
 	clock_gettime(CLOCK_REALTIME, &ts);
 	localtime_r(&ts.tv_sec, &tm);

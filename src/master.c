@@ -173,7 +173,7 @@ close_unclaimed_fds(void)
 	for (tok = strtok_r(copy, ",", &save); tok != NULL;
 	    tok = strtok_r(NULL, ",", &save)) {
 		int fd = atoi(tok);
-		bool used = false;
+		bool used = systemd_listen_activated(fd);	/* sd.c's */
 		for (i = 0; i < npools; i++)
 			used = used || pool_listen_fd(pools[i]) == fd;
 		if (fd > 2 && !used) {
@@ -237,6 +237,8 @@ begin_stop(enum master_state st)
 	if (state == M_STOPPING || state == st)
 		return;
 	state = st;
+	systemd_stopping(st == M_STOPPING ? "Stopping" :
+	    "Stopping: finishing the requests in flight");
 	pool_set_spawn_blocked(true);
 	for (i = 0; i < npools; i++)
 		pool_retire(pools[i]);
@@ -288,9 +290,12 @@ reexec(void)
 	free(fds);
 	free(pids);
 	log_notice("reloading: starting a new generation");
+	systemd_listen_export(true);
 	execv(access(exe_path, X_OK) == 0 ? exe_path : "/proc/self/exe",
 	    saved_argv);
 	log_syserr("reload failed: cannot re-execute");
+	systemd_listen_export(false);
+	systemd_ready("Reload failed: cannot re-execute, the running generation stays");
 	unsetenv(ENV_FDS);
 	unsetenv(ENV_OLD);
 	unsetenv("PFPM_REEXEC");
@@ -305,16 +310,20 @@ reload(void)
 
 	if (state != M_RUNNING)
 		return;
+	systemd_reloading();
 	log_notice("reloading: checking %s", conf->file);
 	if ((next = conf_load(conf->file)) == NULL) {
 		log_error("reload aborted: the new configuration is invalid, the running one stays");
+		systemd_ready("Reload aborted: the new configuration is invalid");
 		return;
 	}
 	conf_free(next);
 	if (!config_starts(conf->file)) {
 		log_error("reload aborted: the PHP engine does not start with the new configuration (see pfpm -t), the running one stays");
+		systemd_ready("Reload aborted: the PHP engine does not start with the new configuration");
 		return;
 	}
+	systemd_watchdog();
 	reexec();
 }
 
@@ -445,6 +454,55 @@ sync_watches(void)
 	}
 }
 
+/* --- systemd (sd.c): READY once every pool serves, then STATUS, WATCHDOG --- */
+#define SD_STATUS_US 5000000ULL
+static bool sd_ready_sent;
+static uint64_t sd_status_us, sd_accepted;
+
+/* php-fpm's STATUS= figures: processes from the scoreboard, traffic from accepted counts. */
+static void
+notify_systemd(uint64_t now, bool all_ready)
+{
+	uint64_t accepted = 0, slow = 0;
+	double rate = 0;
+	char status[256];
+	int active = 0, idle = 0;
+	size_t i;
+
+	systemd_watchdog();
+	if (!systemd_notifying() ||
+	    (!sd_ready_sent && (!all_ready || state != M_RUNNING)) ||
+	    (sd_ready_sent && now - sd_status_us < SD_STATUS_US))
+		return;
+	for (i = 0; i < sb_nslots(); i++) {
+		int st = sb_slot(i)->state;
+		if (st == SB_IDLE)
+			idle++;
+		else if (st == SB_READING || st == SB_RUNNING || st == SB_FINISHING)
+			active++;
+	}
+	for (i = 0; i < npools; i++) {
+		accepted += sb_pool(i)->accepted;
+		slow += sb_pool(i)->slow_requests;
+	}
+	if (sd_status_us != 0 && now > sd_status_us && accepted >= sd_accepted)
+		rate = (double)(accepted - sd_accepted) * 1e6 /
+		    (double)(now - sd_status_us);
+	sd_accepted = accepted;
+	sd_status_us = now;
+	snprintf(status, sizeof status,
+	    "Processes active: %d, idle: %d, Requests: %llu, slow: %llu, Traffic: %.3greq/sec",
+	    active, idle, (unsigned long long)accepted,
+	    (unsigned long long)slow, rate);
+	if (sd_ready_sent)
+		systemd_status(status);
+	else {
+		systemd_ready(status);
+		sd_ready_sent = true;
+	}
+}
+/* --- end systemd --- */
+
 static void
 tick(void)
 {
@@ -457,6 +515,7 @@ tick(void)
 		pool_maintain(pools[i], now);
 		all_ready = all_ready && pool_ready(pools[i]);
 	}
+	notify_systemd(now, all_ready);
 	/* The new generation serves: let the previous one finish and go. */
 	if (nold > 0 && !old_quit_sent && (all_ready || state != M_RUNNING)) {
 		for (i = 0; i < nold; i++)
@@ -512,9 +571,11 @@ cleanup(void)
 
 	for (i = 0; i < npools; i++) {
 		const struct pool_conf *pc = pool_conf_of(pools[i]);
-		close(pool_listen_fd(pools[i]));
-		if (pc->addr.family == AF_UNIX)
+		int fd = pool_listen_fd(pools[i]);
+		/* systemd's socket (and its file) outlive us: it may start us again. */
+		if (pc->addr.family == AF_UNIX && !systemd_listen_activated(fd))
 			unlink(pc->addr.path);
+		close(fd);
 		pool_free(pools[i]);
 	}
 	free(pools);
@@ -554,9 +615,12 @@ open_pools(void)
 	watch_paused = xcalloc(conf->npools, sizeof *watch_paused);
 	for (i = 0; i < conf->npools; i++) {
 		const struct pool_conf *pc = conf->pools[i];
-		int fd = inherited_fd(&pc->addr);
+		int fd = systemd_listen_fd(pc->name, &pc->addr,
+		    pool_socket_matches);
 
-		if (fd != -1) {
+		if (fd != -1)
+			;	/* socket activation: the .socket unit sets its owner and mode */
+		else if ((fd = inherited_fd(&pc->addr)) != -1) {
 			fcntl(fd, F_SETFD, FD_CLOEXEC);
 			if (pool_socket_perms(pc, &cause) == -1) {
 				log_warn("[pool %s] %s", pc->name, cause);
@@ -573,6 +637,7 @@ open_pools(void)
 		npools++;
 	}
 	close_unclaimed_fds();
+	systemd_listen_done();
 	return 0;
 }
 
@@ -587,6 +652,7 @@ master_run(struct conf *c, int ready_fd)
 	int i, n;
 
 	conf = c;
+	systemd_init();
 	read_old_pids();
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGCHLD);

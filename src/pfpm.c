@@ -22,12 +22,16 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: pfpm [-DFRtvh] [-c file]\n"
+	    "       pfpm --convert-fpm [-p prefix] file...\n"
 	    "  -c, --config FILE   configuration file (default " DEFAULT_CONF ");\n"
 	    "  -y, --fpm-config FILE  the same, as php-fpm spells it\n"
 	    "  -t, --test          check the configuration and exit (1 on error)\n"
 	    "  -F, --nodaemonize   stay in the foreground\n"
 	    "  -D, --daemonize     run in the background (writes the pid file)\n"
 	    "  -R, --allow-to-run-as-root  allow pools without a user when root\n"
+	    "  --convert-fpm FILE...  print php-fpm's FILEs as pfpm configuration\n"
+	    "                      (exit 1 if a directive cannot be carried over)\n"
+	    "  -p, --prefix DIR    with --convert-fpm: php-fpm's -p prefix\n"
 	    "  -v, --version       print the version\n"
 	    "  -h, --help          this help\n");
 }
@@ -50,6 +54,32 @@ check_root(const struct conf *c, bool allow_root)
 		}
 	}
 	return errors > 0 ? -1 : 0;
+}
+
+/* --convert-fpm: php-fpm's files in, pfpm's configuration on stdout. */
+static int
+convert_fpm(char *const *files, size_t n, const char *prefix)
+{
+	char *out = NULL, *cause = NULL;
+	int dropped;
+
+	if ((dropped = fpmconf_convert(files, n, prefix, &out, &cause)) == -1) {
+		fprintf(stderr, "pfpm: %s\n", cause);
+		free(cause);
+		return 1;
+	}
+	fputs(out, stdout);
+	free(out);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		fprintf(stderr, "pfpm: cannot write the configuration\n");
+		return 1;
+	}
+	if (dropped > 0) {
+		fprintf(stderr, "pfpm: %d php-fpm directive%s could not be carried over (see the '# pfpm: cannot carry over' lines)\n",
+		    dropped, dropped == 1 ? "" : "s");
+		return 1;
+	}
+	return 0;
 }
 
 /* Fork into the background; the parent exits once the master is ready. */
@@ -104,16 +134,18 @@ main(int argc, char **argv)
 		{ "allow-to-run-as-root", no_argument, NULL, 'R' },
 		{ "version", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "convert-fpm", no_argument, NULL, 'C' },
+		{ "prefix", required_argument, NULL, 'p' },
 		{ NULL, 0, NULL, 0 }
 	};
-	const char *path = DEFAULT_CONF;
+	const char *path = DEFAULT_CONF, *prefix = NULL;
 	static char abspath[PATH_MAX];
-	bool test = false, allow_root = false, reexec;
+	bool test = false, allow_root = false, convert = false, reexec;
 	int force = -1, ch, ready_fd = -1, rc;
 	struct conf *c;
 	char *cause = NULL;
 
-	while ((ch = getopt_long(argc, argv, "c:y:tFDRvh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:y:tFDRvhp:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 		case 'y':
@@ -138,12 +170,26 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'C':
+			convert = true;
+			break;
+		case 'p':
+			prefix = optarg;
+			break;
 		default:
 			usage(stderr);
 			return PFPM_EXIT_USAGE;
 		}
 	}
-	if (optind != argc) {
+	if (convert) {
+		if (optind == argc) {
+			usage(stderr);
+			return PFPM_EXIT_USAGE;
+		}
+		return convert_fpm(argv + optind, (size_t)(argc - optind),
+		    prefix);
+	}
+	if (optind != argc || prefix != NULL) {
 		usage(stderr);
 		return PFPM_EXIT_USAGE;
 	}

@@ -62,6 +62,7 @@ void log_line(int, const char *);
 bool log_is_syslog(void);
 void log_use_fd(int);
 void log_write(const char *, size_t);
+void log_set_journal(int (*)(int, const char *, int, const char *), bool);
 void fatal(const char *, ...) PRINTFLIKE(1, 2) NORETURN;
 void fatalx(const char *, ...) PRINTFLIKE(1, 2) NORETURN;
 
@@ -128,6 +129,14 @@ struct pool_conf {
 	char *worker_script;	/* the script that runs: the adapter for "laravel" */
 	char *app_root;
 	int64_t worker_max_memory;
+
+	char *status_path;	/* pm.status_path: NULL when off */
+	char *ping_path;	/* ping.path: NULL when off */
+	char *ping_response;
+	char *access_log;	/* NULL: no access log */
+	char *access_format;
+	char **access_suppress;	/* access.suppress_path */
+	size_t n_access_suppress;
 };
 
 struct conf {
@@ -163,36 +172,59 @@ enum sb_state {
 };
 
 #define SB_URI_MAX 256
+#define SB_QUERY_MAX 512
 #define SB_METHOD_MAX 16
 #define SB_SCRIPT_MAX 256
+#define SB_USER_MAX 32
+
+/* Why a process was replaced (the status page counts them per pool). */
+enum sb_recycle {
+	SB_RECYCLE_NONE = 0,
+	SB_RECYCLE_MAX_REQUESTS,	/* pm.max_requests */
+	SB_RECYCLE_MAX_MEMORY,		/* worker.max_memory */
+	SB_RECYCLE_FATAL,		/* worker mode: a fatal error in a request */
+	SB_RECYCLE_CRASH,		/* died of a signal or error nobody asked for */
+	SB_RECYCLE_N
+};
 
 struct sb_slot {
 	volatile int state;
 	volatile int retiring;		/* exits after this request: replace it now */
+	volatile int recycle;		/* enum sb_recycle: why it retires */
+	volatile int ready;		/* has been ready for requests (booted) */
 	pid_t pid;
 	int pool;
 	int generation;
 	uint64_t started_us;		/* process start, CLOCK_REALTIME */
 	uint64_t requests;
 	uint64_t req_start_us;		/* CLOCK_MONOTONIC; 0 when idle */
+	uint64_t req_wall_us;		/* the same instant, CLOCK_REALTIME */
 	uint64_t idle_since_us;		/* CLOCK_MONOTONIC */
 	uint64_t last_duration_us;
-	uint64_t last_cpu_us;
-	uint64_t last_memory;
+	uint64_t last_cpu_us;		/* user + system */
+	uint64_t last_cpu_user_us;
+	uint64_t last_cpu_sys_us;
+	uint64_t last_memory;		/* peak of the last request */
+	uint64_t memory;		/* engine memory kept after the last request */
 	uint64_t content_length;
 	char method[SB_METHOD_MAX];
-	char uri[SB_URI_MAX];
+	char uri[SB_URI_MAX];		/* SCRIPT_NAME, as php-fpm's "request URI" */
+	char query[SB_QUERY_MAX];
 	char script[SB_SCRIPT_MAX];
+	char user[SB_USER_MAX];
 };
 
 struct sb_pool {
 	char name[64];
-	uint64_t accepted;
+	uint64_t accepted;		/* requests read, as php-fpm's "accepted conn" */
 	uint64_t start_time;
 	uint64_t max_children_reached;
 	uint64_t slow_requests;
 	uint64_t max_active;
 	uint64_t listen_queue_max;
+	uint64_t boots;			/* processes started */
+	uint64_t recycles[SB_RECYCLE_N];
+	volatile int failing;		/* workers fail to boot: respawn throttled */
 };
 
 int sb_create(size_t, size_t);
@@ -204,6 +236,8 @@ struct sb_slot *sb_alloc(int, pid_t);
 void sb_release(struct sb_slot *);
 uint64_t sb_now_us(void);
 uint64_t sb_wall_us(void);
+void sb_cpu_us(uint64_t *, uint64_t *);
+int sb_listen_queue(int, uint64_t *, uint64_t *);
 
 /* fcgi.c: the FastCGI protocol, one connection at a time. */
 struct fcgi_conn;
@@ -238,6 +272,8 @@ void sapi_worker_shutdown(void);
 void sapi_handle(struct fcgi_conn *, struct sb_slot *);
 int sapi_worker_run(const struct worker_ctx *);
 const char *sapi_php_version(void);
+const char *sapi_default_charset(void);
+bool sapi_expose_php(void);
 
 /* worker.c */
 struct worker_ctx {
@@ -247,13 +283,15 @@ struct worker_ctx {
 	int listen_fd;
 	int handover_send;	/* -1: close kept connections when retiring */
 	int handover_recv;
+	int access_fd;		/* access log lines to the master, -1 if none */
 	struct sb_slot *slot;
 	pid_t master_pid;
 };
 void worker_main(struct worker_ctx *) NORETURN;
 struct fcgi_conn *worker_next(void);
 void worker_done(struct fcgi_conn *);
-void worker_retire(const char *);
+void worker_retire(enum sb_recycle);
+const char *worker_peer(void);
 uint64_t worker_served(void);
 const struct worker_ctx *worker_context(void);
 bool worker_stopping(void);
@@ -266,10 +304,12 @@ struct proc {
 	struct sb_slot *slot;
 	int generation;
 	int out_fd;		/* catch_workers_output pipe, -1 if none */
-	int log_fd;		/* the worker's log lines, -1 with syslog */
+	int log_fd;		/* the worker's log and access log lines */
 	bool log_watched;
 	char *outbuf;
 	size_t outlen;
+	char *logbuf;		/* an access log record cut by a read */
+	size_t loglen;
 	uint64_t started_us;
 	uint64_t term_sent_us;	/* request_terminate_timeout escalation */
 	bool quit_sent;
@@ -300,8 +340,125 @@ void pool_set_spawn_blocked(bool);
 void pool_set_child_cleanup(void (*)(void));
 int pm_decide(const struct pool_conf *, int, int, int *);
 
+/* fpmconf.c: php-fpm's INI configuration converted to pfpm's. */
+int fpmconf_convert(char *const *, size_t, const char *, char **, char **);
+int fpmconf_parse_line(const char *, char **, char **);
+
+/* status.c: pm.status_path and ping.path, answered without PHP. */
+struct status_proc {
+	pid_t pid;
+	int state;
+	uint64_t start_time;		/* seconds since the epoch */
+	uint64_t start_since;
+	uint64_t requests;
+	uint64_t duration_us;
+	uint64_t content_length;
+	double cpu;			/* percent, of the last request */
+	uint64_t last_memory;
+	uint64_t memory;
+	char method[SB_METHOD_MAX];
+	char uri[SB_URI_MAX];
+	char query[SB_QUERY_MAX];
+	char script[SB_SCRIPT_MAX];
+	char user[SB_USER_MAX];
+};
+struct status {
+	char pool[64];
+	const char *pm;
+	const char *mode;		/* "classic" or "worker" */
+	uint64_t start_time;
+	uint64_t start_since;
+	uint64_t accepted;
+	uint64_t listen_queue;
+	uint64_t max_listen_queue;
+	uint64_t listen_queue_len;
+	uint64_t idle;
+	uint64_t active;
+	uint64_t max_active;
+	uint64_t max_children_reached;
+	uint64_t slow_requests;
+	uint64_t boots;
+	bool failing;
+	uint64_t recycles[SB_RECYCLE_N];
+	struct status_proc *procs;
+	size_t nprocs;
+};
+enum status_format {
+	STATUS_TEXT, STATUS_JSON, STATUS_XML, STATUS_HTML, STATUS_OPENMETRICS
+};
+struct status_buf {
+	char *p;
+	size_t len;
+	size_t cap;
+};
+const char *status_state_name(int);
+const char *status_recycle_name(int);
+int status_collect(int, const struct pool_conf *, int, struct status *);
+void status_free(struct status *);
+void status_query(const char *, enum status_format *, bool *);
+void status_render(const struct status *, enum status_format, bool, struct status_buf *);
+const char *status_content_type(enum status_format);
+int status_basic_user(const char *, char *, size_t);
+void status_buf_add(struct status_buf *, const char *, size_t);
+void status_buf_printf(struct status_buf *, const char *, ...) PRINTFLIKE(2, 3);
+void status_buf_free(struct status_buf *);
+bool status_serve(struct fcgi_conn *, const struct worker_ctx *);
+
+/* accesslog.c: access.log and access.format (php-fpm's tokens). */
+#define ACCESSLOG_DEFAULT_FORMAT "%R - %u %t \"%m %r\" %s"
+#define ACCESSLOG_LINE_MAX 1024		/* php-fpm's FPM_LOG_BUFFER */
+struct access_rec {
+	const char *pool;
+	pid_t pid;
+	pid_t ppid;
+	const char *method;
+	const char *uri;		/* SCRIPT_NAME */
+	const char *query;
+	const char *script;
+	const char *user;
+	const char *remote;		/* the web server's address; NULL on unix sockets */
+	uint64_t content_length;
+	int status;
+	uint64_t start_wall_us;		/* %t */
+	uint64_t now_wall_us;		/* %T */
+	uint64_t duration_us;
+	uint64_t cpu_user_us;
+	uint64_t cpu_sys_us;
+	uint64_t memory;
+	/* %{NAME}e and %{Header}o; NULL when there is none. */
+	const char *(*param)(void *, const char *);
+	const char *(*header)(void *, const char *);
+	void *ctx;
+};
+int accesslog_check(const char *, char **);
+size_t accesslog_format(const char *, const struct access_rec *, char *, size_t);
+bool accesslog_suppressed(const struct pool_conf *, const struct access_rec *);
+void accesslog_worker_init(const struct pool_conf *, int);
+bool accesslog_enabled(void);
+void accesslog_write(const struct access_rec *);
+size_t accesslog_demux(const char *, size_t, int);
+int accesslog_open(const char *, char **);
+int accesslog_reopen(int, const char *);
+
 /* master.c */
 void master_set_argv(char **, bool);
 int master_run(struct conf *, int);
+
+/*
+ * sd.c: systemd's notify protocol, socket activation and journal.  Every
+ * function is a no-op without libsystemd, or outside systemd.
+ */
+void systemd_init(void);
+bool systemd_notifying(void);
+void systemd_ready(const char *);
+void systemd_reloading(void);
+void systemd_stopping(const char *);
+void systemd_status(const char *);
+void systemd_watchdog(void);
+int systemd_listen_fd(const char *, const struct conf_listen *,
+    bool (*)(int, const struct conf_listen *));
+bool systemd_listen_activated(int);
+void systemd_listen_done(void);
+void systemd_listen_export(bool);
 
 #endif

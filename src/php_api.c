@@ -1,7 +1,8 @@
 /*
  * The PHP functions pfpm's SAPI registers (DESIGN.md section 3):
  * fastcgi_finish_request(), apache_request_headers()/getallheaders() as
- * php-fpm, pfpm_handle_request() (worker mode) and pfpm_worker_info().
+ * php-fpm, pfpm_handle_request() (worker mode), pfpm_worker_info(),
+ * fpm_get_status() and pfpm_status().
  */
 #include "pfpm.h"
 
@@ -198,89 +199,94 @@ static PHP_FUNCTION(pfpm_worker_info)
 	    (double)w->slot->started_us / 1000000.0 : 0.0);
 }
 
-static const char *
-state_name(int state)
+/*
+ * The pool's scoreboard with php-fpm's keys, from the snapshot the status
+ * page uses (status.c).  pfpm_status() adds pfpm's own fields.
+ */
+static bool
+status_array(zval *rv, bool extra)
 {
-	switch (state) {
-	case SB_IDLE:
-		return "Idle";
-	case SB_READING:
-		return "Reading headers";
-	case SB_RUNNING:
-		return "Running";
-	case SB_FINISHING:
-		return "Finishing";
-	default:
-		return "Starting";
+	const struct worker_ctx *w = worker_context();
+	struct status st;
+	zval procs, rec;
+	size_t i;
+	int r;
+
+	if (w == NULL || status_collect(w->pool_index, w->pool, w->listen_fd,
+	    &st) == -1)
+		return false;
+	array_init(&procs);
+	for (i = 0; i < st.nprocs; i++) {
+		const struct status_proc *p = &st.procs[i];
+		zval a;
+
+		array_init(&a);
+		add_assoc_long(&a, "pid", p->pid);
+		add_assoc_string(&a, "state", (char *)status_state_name(p->state));
+		add_assoc_long(&a, "start-time", (zend_long)p->start_time);
+		add_assoc_long(&a, "start-since", (zend_long)p->start_since);
+		add_assoc_long(&a, "requests", (zend_long)p->requests);
+		add_assoc_long(&a, "request-duration", (zend_long)p->duration_us);
+		add_assoc_string(&a, "request-method", (char *)(p->method[0] != '\0' ?
+		    p->method : "-"));
+		add_assoc_string(&a, "request-uri", (char *)p->uri);
+		add_assoc_string(&a, "query-string", (char *)p->query);
+		add_assoc_long(&a, "request-length", (zend_long)p->content_length);
+		add_assoc_string(&a, "user", (char *)(p->user[0] != '\0' ?
+		    p->user : "-"));
+		add_assoc_string(&a, "script", (char *)(p->script[0] != '\0' ?
+		    p->script : "-"));
+		add_assoc_double(&a, "last-request-cpu", p->cpu);
+		add_assoc_long(&a, "last-request-memory", (zend_long)p->last_memory);
+		if (extra)
+			add_assoc_long(&a, "memory", (zend_long)p->memory);
+		add_next_index_zval(&procs, &a);
 	}
+	array_init(rv);
+	add_assoc_string(rv, "pool", st.pool);
+	add_assoc_string(rv, "process-manager", (char *)st.pm);
+	add_assoc_long(rv, "start-time", (zend_long)st.start_time);
+	add_assoc_long(rv, "start-since", (zend_long)st.start_since);
+	add_assoc_long(rv, "accepted-conn", (zend_long)st.accepted);
+	add_assoc_long(rv, "listen-queue", (zend_long)st.listen_queue);
+	add_assoc_long(rv, "max-listen-queue", (zend_long)st.max_listen_queue);
+	add_assoc_long(rv, "listen-queue-len", (zend_long)st.listen_queue_len);
+	add_assoc_long(rv, "idle-processes", (zend_long)st.idle);
+	add_assoc_long(rv, "active-processes", (zend_long)st.active);
+	add_assoc_long(rv, "total-processes", (zend_long)(st.idle + st.active));
+	add_assoc_long(rv, "max-active-processes", (zend_long)st.max_active);
+	add_assoc_long(rv, "max-children-reached",
+	    (zend_long)st.max_children_reached);
+	add_assoc_long(rv, "slow-requests", (zend_long)st.slow_requests);
+	if (extra) {
+		add_assoc_string(rv, "mode", (char *)st.mode);
+		add_assoc_long(rv, "boots", (zend_long)st.boots);
+		add_assoc_bool(rv, "failing", st.failing);
+		array_init(&rec);
+		for (r = SB_RECYCLE_NONE + 1; r < SB_RECYCLE_N; r++)
+			add_assoc_long(&rec, status_recycle_name(r),
+			    (zend_long)st.recycles[r]);
+		add_assoc_zval(rv, "recycles", &rec);
+	}
+	add_assoc_zval(rv, "procs", &procs);
+	status_free(&st);
+	return true;
 }
 
-/* fpm_get_status(): the pool's scoreboard, with php-fpm's keys. */
+/* fpm_get_status(): as php-fpm's. */
 static PHP_FUNCTION(fpm_get_status)
 {
-	static const char *const pm_names[] = { "static", "dynamic", "ondemand" };
-	const struct worker_ctx *w = worker_context();
-	const struct sb_pool *sp;
-	uint64_t now = sb_wall_us(), mono = sb_now_us();
-	zend_long idle = 0, active = 0;
-	zval procs;
-	size_t i;
-
 	ZEND_PARSE_PARAMETERS_NONE();
-	if (w == NULL || (sp = sb_pool((size_t)w->pool_index)) == NULL)
+	if (!status_array(return_value, false))
 		RETURN_FALSE;
-	array_init(&procs);
-	for (i = 0; i < sb_nslots(); i++) {
-		const struct sb_slot *s = sb_slot(i);
-		zval p;
+}
 
-		if (s->state == SB_FREE || s->pool != w->pool_index)
-			continue;
-		if (s->state == SB_IDLE)
-			idle++;
-		else if (s->state != SB_STARTING)
-			active++;
-		array_init(&p);
-		add_assoc_long(&p, "pid", s->pid);
-		add_assoc_string(&p, "state", (char *)state_name(s->state));
-		add_assoc_long(&p, "start-time", (zend_long)(s->started_us / 1000000));
-		add_assoc_long(&p, "start-since",
-		    (zend_long)((now - s->started_us) / 1000000));
-		add_assoc_long(&p, "requests", (zend_long)s->requests);
-		add_assoc_long(&p, "request-duration", s->req_start_us != 0 ?
-		    (zend_long)(mono - s->req_start_us) :
-		    (zend_long)s->last_duration_us);
-		add_assoc_string(&p, "request-method", (char *)s->method);
-		add_assoc_string(&p, "request-uri", (char *)s->uri);
-		add_assoc_long(&p, "request-length", (zend_long)s->content_length);
-		add_assoc_string(&p, "script", (char *)s->script);
-		add_assoc_double(&p, "last-request-cpu", s->last_duration_us > 0 ?
-		    100.0 * (double)s->last_cpu_us / (double)s->last_duration_us : 0.0);
-		add_assoc_long(&p, "last-request-memory", (zend_long)s->last_memory);
-		add_next_index_zval(&procs, &p);
-	}
-	array_init(return_value);
-	add_assoc_string(return_value, "pool", w->pool->name);
-	add_assoc_string(return_value, "process-manager",
-	    (char *)pm_names[w->pool->pm]);
-	add_assoc_long(return_value, "start-time",
-	    (zend_long)(sp->start_time / 1000000));
-	add_assoc_long(return_value, "start-since",
-	    (zend_long)((now - sp->start_time) / 1000000));
-	add_assoc_long(return_value, "accepted-conn", (zend_long)sp->accepted);
-	add_assoc_long(return_value, "listen-queue", 0);
-	add_assoc_long(return_value, "max-listen-queue",
-	    (zend_long)sp->listen_queue_max);
-	add_assoc_long(return_value, "listen-queue-len", 0);
-	add_assoc_long(return_value, "idle-processes", idle);
-	add_assoc_long(return_value, "active-processes", active);
-	add_assoc_long(return_value, "total-processes", idle + active);
-	add_assoc_long(return_value, "max-active-processes",
-	    (zend_long)sp->max_active);
-	add_assoc_long(return_value, "max-children-reached",
-	    (zend_long)sp->max_children_reached);
-	add_assoc_long(return_value, "slow-requests", (zend_long)sp->slow_requests);
-	add_assoc_zval(return_value, "procs", &procs);
+/* pfpm_status(): fpm_get_status() plus mode, boots, failing, recycles, memory. */
+static PHP_FUNCTION(pfpm_status)
+{
+	ZEND_PARSE_PARAMETERS_NONE();
+	if (!status_array(return_value, true))
+		RETURN_FALSE;
 }
 
 static const zend_function_entry functions[] = {
@@ -289,6 +295,7 @@ static const zend_function_entry functions[] = {
 	ZEND_FALIAS(getallheaders, apache_request_headers, arginfo_array)
 	ZEND_FE(pfpm_worker_info, arginfo_array)
 	ZEND_FE(fpm_get_status, arginfo_status)
+	ZEND_FE(pfpm_status, arginfo_status)
 	ZEND_FE(pfpm_handle_request, arginfo_handle_request)
 	ZEND_FE_END
 };

@@ -40,11 +40,15 @@ struct pool {
 	uint64_t last_pm_us;
 	uint64_t respawn_delay_us;
 	uint64_t respawn_after_us;
+	uint64_t failing_since_us;	/* respawn throttled since; 0 when not */
+	int access_fd;			/* access.log, written by the master only */
 	bool retired;
 	bool max_children_warned;
+	struct pool *next_all;
 };
 
 static bool spawn_blocked;
+static struct pool *all_pools;		/* for the fds a child must not keep */
 static void (*child_cleanup)(void);
 
 void
@@ -245,6 +249,21 @@ pool_new(const struct conf *conf, const struct pool_conf *pc, int index,
 		snprintf(sp->name, sizeof sp->name, "%s", pc->name);
 		sp->start_time = sb_wall_us();
 	}
+	/*
+	 * The access log is the master's: workers send it their lines (see
+	 * accesslog.c), so USR1 can reopen it for all of them at once.
+	 */
+	p->access_fd = -1;
+	if (pc->access_log != NULL) {
+		char *cause = NULL;
+		if ((p->access_fd = accesslog_open(pc->access_log, &cause)) == -1) {
+			log_error("[pool %s] %s: requests are not logged until USR1 can open it",
+			    pc->name, cause);
+			free(cause);
+		}
+	}
+	p->next_all = all_pools;
+	all_pools = p;
 	return p;
 }
 
@@ -252,7 +271,16 @@ void
 pool_free(struct pool *p)
 {
 	struct proc *pr, *next;
+	struct pool **pp;
 
+	for (pp = &all_pools; *pp != NULL; pp = &(*pp)->next_all) {
+		if (*pp == p) {
+			*pp = p->next_all;
+			break;
+		}
+	}
+	if (p->access_fd >= 0)
+		close(p->access_fd);
 	if (p->handover[0] != -1) {
 		close(p->handover[0]);
 		close(p->handover[1]);
@@ -264,6 +292,7 @@ pool_free(struct pool *p)
 		if (pr->log_fd >= 0)
 			close(pr->log_fd);
 		free(pr->outbuf);
+		free(pr->logbuf);
 		free(pr);
 	}
 	free(p);
@@ -309,22 +338,46 @@ close_pair(int fds[2])
 	fds[0] = fds[1] = -1;
 }
 
-/* Copy a worker's log lines into the log (see log_use_fd). */
+#define LOG_CARRY_MAX (ACCESSLOG_LINE_MAX + 16)
+
+/*
+ * Copy a worker's log lines into the log (see log_use_fd), and its access
+ * log lines into the pool's access log (see accesslog.c).  An access log
+ * record cut by the end of a read waits in pr->logbuf for the rest.
+ */
 void
 pool_drain_log(struct proc *pr)
 {
-	char buf[65536];
+	char buf[LOG_CARRY_MAX + 65536];
+	size_t have, used;
 	ssize_t n;
 
-	while (pr->log_fd >= 0 && (n = read(pr->log_fd, buf, sizeof buf)) != 0) {
-		if (n < 0)
-			return;
-		log_write(buf, (size_t)n);
+	while (pr->log_fd >= 0) {
+		have = pr->loglen;
+		if (have > 0)
+			memcpy(buf, pr->logbuf, have);
+		n = read(pr->log_fd, buf + have, sizeof buf - have);
+		if (n <= 0) {
+			if (n < 0)
+				return;
+			break;
+		}
+		have += (size_t)n;
+		used = accesslog_demux(buf, have, pr->pool->access_fd);
+		pr->loglen = have - used;
+		if (pr->loglen > LOG_CARRY_MAX)
+			pr->loglen = 0;		/* not one of our records: drop it */
+		if (pr->loglen > 0) {
+			if (pr->logbuf == NULL)
+				pr->logbuf = xmalloc(LOG_CARRY_MAX);
+			memmove(pr->logbuf, buf + used, pr->loglen);
+		}
 	}
 	if (pr->log_fd >= 0) {
 		close(pr->log_fd);
 		pr->log_fd = -1;
 	}
+	pr->loglen = 0;
 }
 
 /* Fork one worker.  The child never returns from here. */
@@ -335,6 +388,8 @@ pool_spawn(struct pool *p)
 	struct proc *pr;
 	int out[2] = { -1, -1 }, lg[2] = { -1, -1 };
 	pid_t pid, master = getpid();
+	/* The log pipe carries the worker's error log and access log lines. */
+	bool log_pipe = !log_is_syslog() || p->pc->access_log != NULL;
 
 	if ((slot = sb_alloc(p->index, 0)) == NULL) {
 		log_error("[pool %s] no free scoreboard slot (process.max?)",
@@ -342,7 +397,7 @@ pool_spawn(struct pool *p)
 		return -1;
 	}
 	if ((p->pc->catch_workers_output && pipe2(out, O_CLOEXEC) == -1) ||
-	    (!log_is_syslog() && pipe2(lg, O_CLOEXEC) == -1)) {
+	    (log_pipe && pipe2(lg, O_CLOEXEC) == -1)) {
 		log_syserr("[pool %s] pipe", p->pc->name);
 		sb_release(slot);
 		close_pair(out);
@@ -363,16 +418,22 @@ pool_spawn(struct pool *p)
 			.listen_fd = p->listen_fd,
 			.handover_send = p->handover[0],
 			.handover_recv = p->handover[1],
+			.access_fd = p->pc->access_log != NULL ? lg[1] : -1,
 			.slot = slot,
 			.master_pid = master,
 		};
 		int null = open("/dev/null", O_RDWR);
+		struct pool *ap;
 
 		if (child_cleanup != NULL)
 			child_cleanup();
+		for (ap = all_pools; ap != NULL; ap = ap->next_all)
+			if (ap->access_fd >= 0)
+				close(ap->access_fd);
 		if (lg[1] != -1) {
 			close(lg[0]);
-			log_use_fd(lg[1]);
+			if (!log_is_syslog())
+				log_use_fd(lg[1]);
 		}
 		slot->pid = getpid();
 		if (null != -1) {
@@ -396,6 +457,7 @@ pool_spawn(struct pool *p)
 		break;
 	}
 	slot->pid = pid;
+	sb_pool((size_t)p->index)->boots++;
 	pr = xcalloc(1, sizeof *pr);
 	pr->pid = pid;
 	pr->pool = p;
@@ -521,8 +583,9 @@ check_timeouts(struct pool *p, uint64_t now)
 		    (s->state != SB_RUNNING && s->state != SB_READING) ||
 		    now < start || now - start < limit)
 			continue;
-		log_warn("[pool %s] child %d, script '%s' (request: \"%s %s\") execution timed out (%.6f sec), terminating",
+		log_warn("[pool %s] child %d, script '%s' (request: \"%s %s%s%s\") execution timed out (%.6f sec), terminating",
 		    p->pc->name, (int)pr->pid, s->script, s->method, s->uri,
+		    s->query[0] != '\0' ? "?" : "", s->query,
 		    (double)(now - start) / 1e6);
 		pr->term_sent_us = now;
 		kill(pr->pid, SIGTERM);
@@ -540,6 +603,37 @@ log_max_children(struct pool *p)
 	    p->pc->name, p->pc->max_children);
 }
 
+/* "max listen queue" of the status page: the TCP accept queue, sampled. */
+static void
+sample_listen_queue(struct pool *p)
+{
+	struct sb_pool *sp = sb_pool((size_t)p->index);
+	uint64_t queue, len;
+
+	if (p->pc->addr.family == AF_UNIX ||
+	    sb_listen_queue(p->listen_fd, &queue, &len) == -1)
+		return;
+	if (queue > sp->listen_queue_max)
+		sp->listen_queue_max = queue;
+}
+
+/* A failing pool recovers when a process started since then is ready. */
+static void
+check_recovered(struct pool *p)
+{
+	struct proc *pr;
+
+	for (pr = p->procs; pr != NULL; pr = pr->next) {
+		if (pr->started_us >= p->failing_since_us && !pr->quit_sent &&
+		    pr->slot->state != SB_STARTING) {
+			p->failing_since_us = 0;
+			sb_pool((size_t)p->index)->failing = 0;
+			log_notice("[pool %s] processes start again", p->pc->name);
+			return;
+		}
+	}
+}
+
 /* Called every master tick: scale, respawn, enforce timeouts. */
 void
 pool_maintain(struct pool *p, uint64_t now)
@@ -550,6 +644,9 @@ pool_maintain(struct pool *p, uint64_t now)
 	struct sb_pool *sp = sb_pool((size_t)p->index);
 
 	check_timeouts(p, now);
+	sample_listen_queue(p);
+	if (p->failing_since_us != 0)
+		check_recovered(p);
 	if (p->retired || spawn_blocked)
 		return;
 	count(p, &idle, &active, &oldest);
@@ -683,8 +780,10 @@ void
 pool_reaped(struct pool *p, struct proc *pr, int status)
 {
 	struct proc **pp;
+	struct sb_pool *sp = sb_pool((size_t)p->index);
 	uint64_t now = sb_now_us(), lived = now - pr->started_us;
-	bool abnormal = false;
+	bool abnormal = false, signaled = false;
+	int reason = pr->slot->recycle;
 
 	if (pr->out_fd >= 0) {
 		pool_drain_output(pr, true);
@@ -704,6 +803,7 @@ pool_reaped(struct pool *p, struct proc *pr, int status)
 		int sig = WTERMSIG(status);
 		abnormal = !(pr->quit_sent && sig == SIGQUIT) &&
 		    pr->term_sent_us == 0;
+		signaled = abnormal;
 		log_msg(abnormal ? LOG_LVL_WARNING : LOG_LVL_NOTICE,
 		    "[pool %s] child %d exited on signal %d (%s%s) after %.6f seconds from start",
 		    p->pc->name, (int)pr->pid, sig, strsignal(sig),
@@ -717,8 +817,24 @@ pool_reaped(struct pool *p, struct proc *pr, int status)
 		p->respawn_after_us = now + p->respawn_delay_us;
 		log_warn("[pool %s] children are failing quickly, respawning in %.1f s",
 		    p->pc->name, (double)p->respawn_delay_us / 1e6);
+		if (p->failing_since_us == 0) {
+			p->failing_since_us = now;
+			sp->failing = 1;
+		}
 	} else if (!abnormal || lived >= QUICK_EXIT_US)
 		p->respawn_delay_us = 0;
+	/*
+	 * Recycles by reason: the worker said why it retired; a process that
+	 * had served and dies of a signal or an error nobody asked for crashed.
+	 * One that never got ready failed to start: see "failing".
+	 */
+	if (WIFEXITED(status) && WEXITSTATUS(status) == PFPM_EXIT_REPLACE)
+		reason = SB_RECYCLE_FATAL;
+	else if (reason == SB_RECYCLE_NONE && abnormal &&
+	    (signaled || pr->slot->ready))
+		reason = SB_RECYCLE_CRASH;
+	if (reason > SB_RECYCLE_NONE && reason < SB_RECYCLE_N)
+		sp->recycles[reason]++;
 	sb_release(pr->slot);
 	for (pp = &p->procs; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == pr) {
@@ -728,13 +844,18 @@ pool_reaped(struct pool *p, struct proc *pr, int status)
 	}
 	p->nprocs--;
 	free(pr->outbuf);
+	free(pr->logbuf);
 	free(pr);
 }
 
+/* Signal every process; USR1 also reopens the pool's access log. */
 void
 pool_signal_all(struct pool *p, int sig)
 {
 	struct proc *pr;
+
+	if (sig == SIGUSR1 && p->pc->access_log != NULL)
+		p->access_fd = accesslog_reopen(p->access_fd, p->pc->access_log);
 
 	for (pr = p->procs; pr != NULL; pr = pr->next) {
 		if (sig == SIGQUIT)

@@ -474,6 +474,26 @@ sapi_php_version(void)
 	return PHP_VERSION;
 }
 
+/* The charset PHP appends to a text/ Content-Type (default_charset). */
+const char *
+sapi_default_charset(void)
+{
+	if (!engine_up)
+		return "UTF-8";
+	if (PG(internal_encoding) != NULL && PG(internal_encoding)[0] != '\0')
+		return PG(internal_encoding);
+	if (SG(default_charset) != NULL && SG(default_charset)[0] != '\0')
+		return SG(default_charset);
+	return NULL;
+}
+
+/* expose_php: PHP's X-Powered-By header on every response. */
+bool
+sapi_expose_php(void)
+{
+	return engine_up && PG(expose_php);
+}
+
 /*
  * Set an ini value as the worker's new default, as php-fpm does for
  * php_value/php_admin_value: admin values become PHP_INI_SYSTEM so that
@@ -865,15 +885,6 @@ respond_error(int code, const char *body)
 	} zend_end_try();
 }
 
-static uint64_t
-cpu_us(void)
-{
-	struct rusage ru;
-
-	getrusage(RUSAGE_SELF, &ru);
-	return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000 +
-	    (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
-}
 
 static void
 copy_field(char *dst, size_t size, const char *src)
@@ -884,6 +895,8 @@ copy_field(char *dst, size_t size, const char *src)
 	dst[size - 1] = '\0';
 }
 
+static uint64_t req_cpu_user, req_cpu_sys;	/* CPU time when the request began */
+
 /* Make c the current request: SG(request_info) and the scoreboard slot. */
 static void
 begin_request(struct fcgi_conn *c, struct sb_slot *slot)
@@ -892,15 +905,103 @@ begin_request(struct fcgi_conn *c, struct sb_slot *slot)
 	cgi.log_started = false;
 	SG(server_context) = c;
 	init_request_info();
+	sb_cpu_us(&req_cpu_user, &req_cpu_sys);
 	if (slot != NULL) {
+		/* php-fpm's fields: "request URI" is SCRIPT_NAME, then the query. */
 		copy_field(slot->method, sizeof slot->method,
 		    SG(request_info).request_method);
-		copy_field(slot->uri, sizeof slot->uri, param("REQUEST_URI"));
+		copy_field(slot->uri, sizeof slot->uri,
+		    SG(request_info).request_uri);
+		copy_field(slot->query, sizeof slot->query,
+		    SG(request_info).query_string);
 		copy_field(slot->script, sizeof slot->script,
 		    SG(request_info).path_translated);
+		copy_field(slot->user, sizeof slot->user,
+		    SG(request_info).auth_user);
 		slot->content_length = (uint64_t)SG(request_info).content_length;
 		slot->state = SB_RUNNING;
 	}
+}
+
+/* %{NAME}e: a FastCGI param of the request. */
+static const char *
+access_param(void *ctx, const char *name)
+{
+	(void)ctx;
+	return param(name);
+}
+
+/* %{Name}o: a response header as the script left it. */
+static const char *
+access_header(void *ctx, const char *name)
+{
+	zend_llist_position pos;
+	sapi_header_struct *h;
+	size_t nlen = strlen(name);
+	const char *v;
+
+	(void)ctx;
+	for (h = zend_llist_get_first_ex(&SG(sapi_headers).headers, &pos);
+	    h != NULL; h = zend_llist_get_next_ex(&SG(sapi_headers).headers, &pos)) {
+		if (h->header_len <= nlen + 1 || h->header[nlen] != ':' ||
+		    strncasecmp(h->header, name, nlen) != 0)
+			continue;
+		for (v = h->header + nlen + 1; *v == ' '; v++)
+			;
+		return v;
+	}
+	return NULL;
+}
+
+/*
+ * The request's access log line, while the response headers are still
+ * there (php-fpm writes it at the same point: before the request shutdown).
+ */
+static void
+log_access(struct sb_slot *slot)
+{
+	struct access_rec r;
+	uint64_t u, sy;
+
+	if (!accesslog_enabled() || slot == NULL)
+		return;
+	sb_cpu_us(&u, &sy);
+	memset(&r, 0, sizeof r);
+	r.pool = cur_pool != NULL ? cur_pool->name : NULL;
+	r.pid = getpid();
+	r.ppid = getppid();
+	r.method = slot->method;
+	r.uri = slot->uri;
+	r.query = slot->query;
+	r.script = slot->script;
+	r.user = slot->user;
+	r.remote = worker_peer();
+	r.content_length = slot->content_length;
+	r.status = SG(sapi_headers).http_response_code;
+	r.start_wall_us = slot->req_wall_us;
+	r.now_wall_us = sb_wall_us();
+	r.duration_us = sb_now_us() - slot->req_start_us;
+	r.cpu_user_us = u - req_cpu_user;
+	r.cpu_sys_us = sy - req_cpu_sys;
+	r.memory = zend_memory_peak_usage(1);
+	r.param = access_param;
+	r.header = access_header;
+	accesslog_write(&r);
+}
+
+/* The scoreboard's figures of the request that ends. */
+static void
+end_request_figures(struct sb_slot *slot, uint64_t t0)
+{
+	uint64_t u, sy;
+
+	if (slot == NULL)
+		return;
+	sb_cpu_us(&u, &sy);
+	slot->last_duration_us = sb_now_us() - t0;
+	slot->last_cpu_user_us = u - req_cpu_user;
+	slot->last_cpu_sys_us = sy - req_cpu_sys;
+	slot->last_cpu_us = slot->last_cpu_user_us + slot->last_cpu_sys_us;
 }
 
 /* Serve one FastCGI request in classic mode: php-fpm's request cycle. */
@@ -909,7 +1010,8 @@ sapi_handle(struct fcgi_conn *c, struct sb_slot *slot)
 {
 	zend_file_handle fh;
 	char *primary = NULL;
-	uint64_t t0 = sb_now_us(), c0 = cpu_us();
+	uint64_t t0 = slot != NULL && slot->req_start_us != 0 ?
+	    slot->req_start_us : sb_now_us();
 	bool opened = false;
 
 	begin_request(c, slot);
@@ -957,6 +1059,7 @@ done:
 		slot->state = SB_FINISHING;
 		slot->last_memory = zend_memory_peak_usage(1);
 	}
+	log_access(slot);
 	if (SG(request_info).path_translated != NULL) {
 		efree(SG(request_info).path_translated);
 		SG(request_info).path_translated = NULL;
@@ -965,10 +1068,9 @@ done:
 	fcgi_end_request(c, 0);
 	SG(server_context) = NULL;
 	cur = NULL;
-	if (slot != NULL) {
-		slot->last_duration_us = sb_now_us() - t0;
-		slot->last_cpu_us = cpu_us() - c0;
-	}
+	end_request_figures(slot, t0);
+	if (slot != NULL)
+		slot->memory = zend_memory_usage(1);
 }
 
 /* For php_api.c: the connection of the running request. */
@@ -1234,11 +1336,15 @@ rearm_globals(void)
 void
 sapi_worker_booted(void)
 {
+	const struct worker_ctx *w = worker_context();
+
 	if (worker_booted)
 		return;
 	snapshot_boot_ini();
 	snapshot_boot_state();
 	worker_booted = true;
+	if (w != NULL && w->slot != NULL)
+		w->slot->memory = zend_memory_usage(1);	/* the booted application */
 }
 
 /* Before the handler: a php-fpm-like fresh world for this request. */
@@ -1301,6 +1407,7 @@ sapi_worker_end(struct sb_slot *slot)
 		efree(SG(request_info).path_translated);
 		SG(request_info).path_translated = NULL;
 	}
+	log_access(slot);
 	zend_try {
 		sapi_deactivate();
 	} zend_end_try();
@@ -1336,9 +1443,13 @@ sapi_worker_end(struct sb_slot *slot)
 		slot->state = SB_FINISHING;
 	}
 	zend_memory_reset_peak_usage();
+	if (slot != NULL) {
+		end_request_figures(slot, slot->req_start_us);
+		slot->memory = zend_memory_usage(1);
+	}
 	if (p != NULL && p->worker_max_memory > 0 &&
 	    (int64_t)zend_memory_usage(1) > p->worker_max_memory)
-		worker_retire("worker.max_memory");
+		worker_retire(SB_RECYCLE_MAX_MEMORY);
 	SG(server_context) = NULL;
 	cur = NULL;
 }
@@ -1352,7 +1463,7 @@ void
 sapi_worker_fatal(void)
 {
 	worker_fatal = true;
-	worker_retire("fatal error");
+	worker_retire(SB_RECYCLE_FATAL);
 }
 
 /* Run the boot request; returns the process exit code. */
@@ -1379,14 +1490,18 @@ sapi_worker_run(const struct worker_ctx *w)
 	php_execute_script(&fh);
 	if (!fh.in_list)
 		zend_destroy_file_handle(&fh);
-	if (worker_fatal && cur != NULL)
+	if (worker_fatal && cur != NULL) {
 		slot->state = SB_FINISHING;
+		slot->last_memory = zend_memory_peak_usage(1);
+		log_access(slot);
+	}
 	php_request_shutdown(NULL);
 	if (cur != NULL) {
 		/* The request the fatal error interrupted, answered above. */
 		struct fcgi_conn *c = cur;
 		fcgi_end_request(c, 0);
 		cur = NULL;
+		end_request_figures(slot, slot->req_start_us);
 		worker_done(c);
 	}
 	if (!worker_booted) {

@@ -6,6 +6,11 @@
 #include "pfpm.h"
 
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 
 #include <string.h>
 #include <time.h>
@@ -108,4 +113,36 @@ sb_wall_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* This process's CPU time so far, user and system. */
+void
+sb_cpu_us(uint64_t *user, uint64_t *sys)
+{
+	struct rusage ru;
+
+	getrusage(RUSAGE_SELF, &ru);
+	*user = (uint64_t)ru.ru_utime.tv_sec * 1000000 + (uint64_t)ru.ru_utime.tv_usec;
+	*sys = (uint64_t)ru.ru_stime.tv_sec * 1000000 + (uint64_t)ru.ru_stime.tv_usec;
+}
+
+/*
+ * A TCP socket's accept queue and backlog, from TCP_INFO as php-fpm reads
+ * them (tcpi_unacked, tcpi_sacked).  Unix sockets: -1 and zeros, as
+ * php-fpm shows them.
+ */
+int
+sb_listen_queue(int fd, uint64_t *queue, uint64_t *len)
+{
+	struct tcp_info ti;
+	socklen_t l = sizeof ti;
+
+	*queue = *len = 0;
+	memset(&ti, 0, sizeof ti);
+	if (fd < 0 || getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == -1 ||
+	    ti.tcpi_sacked == 0)
+		return -1;
+	*queue = ti.tcpi_unacked;
+	*len = ti.tcpi_sacked;
+	return 0;
 }

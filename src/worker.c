@@ -37,6 +37,7 @@ static struct fcgi_conn *kept[KEPT_MAX];
 static size_t nkept;
 static uint64_t served;
 static struct fcgi_conn *current;	/* the request being served */
+static char peer_ip[INET6_ADDRSTRLEN];	/* of the request being served */
 
 bool
 worker_stopping(void)
@@ -183,9 +184,44 @@ client_allowed(const struct sockaddr_storage *ss)
 static void
 slot_idle(void)
 {
+	ctx->slot->ready = 1;
 	ctx->slot->req_start_us = 0;
 	ctx->slot->idle_since_us = sb_now_us();
 	ctx->slot->state = SB_IDLE;
+}
+
+/* The web server's address (%R of the access log); "" on a unix socket. */
+static void
+note_peer(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+	const void *a = NULL;
+	int af = AF_INET;
+
+	peer_ip[0] = '\0';
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&ss, &len) == -1)
+		return;
+	if (ss.ss_family == AF_INET)
+		a = &((struct sockaddr_in *)&ss)->sin_addr;
+	else if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *in6 = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+		if (IN6_IS_ADDR_V4MAPPED(in6))
+			a = &in6->s6_addr[12];	/* shown as IPv4, as php-fpm */
+		else {
+			a = in6;
+			af = AF_INET6;
+		}
+	}
+	if (a == NULL || inet_ntop(af, a, peer_ip, sizeof peer_ip) == NULL)
+		peer_ip[0] = '\0';
+}
+
+/* For the access log: NULL when the request came over a unix socket. */
+const char *
+worker_peer(void)
+{
+	return peer_ip[0] != '\0' ? peer_ip : NULL;
 }
 
 /* Read one request on a connection: true if it is ready to be served. */
@@ -197,11 +233,20 @@ read_request(struct fcgi_conn *c)
 	int rc;
 
 	s->req_start_us = sb_now_us();
-	s->method[0] = s->uri[0] = s->script[0] = '\0';
+	s->req_wall_us = sb_wall_us();
+	s->method[0] = s->uri[0] = s->query[0] = s->script[0] = '\0';
+	s->user[0] = '\0';
+	s->content_length = 0;
 	s->state = SB_READING;
 	rc = fcgi_read_request(c, &cause);
-	if (rc == 0)
+	if (rc == 0) {
+		/* php-fpm's "accepted conn" counts requests, kept connections too. */
+		__atomic_add_fetch(&sb_pool((size_t)ctx->pool_index)->accepted, 1,
+		    __ATOMIC_RELAXED);
+		if (accesslog_enabled())
+			note_peer(fcgi_conn_fd(c));
 		return true;
+	}
 	if (rc == -1)
 		log_warn("closing FastCGI connection: %s", cause);
 	free(cause);
@@ -231,7 +276,6 @@ accept_one(void)
 	}
 	if (ss.ss_family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-	sb_pool((size_t)ctx->pool_index)->accepted++;
 	c = fcgi_conn_new(fd);
 	return read_request(c) ? c : NULL;
 }
@@ -321,6 +365,7 @@ worker_next(void)
 
 	if (ctx->slot->state == SB_STARTING)
 		slot_idle();	/* booted (worker mode): ready for requests */
+again:
 	while (!stopping && c == NULL) {
 		/* Defensive: a request already in a kept connection's buffer. */
 		for (k = 0; k < nkept && c == NULL; k++)
@@ -358,7 +403,14 @@ worker_next(void)
 	current = c;
 	/* The last request before recycling: let the master start the next process now. */
 	if (p->max_requests > 0 && served + 1 >= (uint64_t)p->max_requests)
-		worker_retire("pm.max_requests");
+		worker_retire(SB_RECYCLE_MAX_REQUESTS);
+	/* ping.path and pm.status_path: answered here, PHP never sees them. */
+	if ((p->status_path != NULL || p->ping_path != NULL) &&
+	    status_serve(c, ctx)) {
+		worker_done(c);
+		c = NULL;
+		goto again;
+	}
 	return c;
 }
 
@@ -388,13 +440,21 @@ worker_done(struct fcgi_conn *c)
  * connections are closed now, so the web server stops sending on them.
  */
 void
-worker_retire(const char *why)
+worker_retire(enum sb_recycle why)
 {
+	static const char *const names[SB_RECYCLE_N] = {
+		[SB_RECYCLE_MAX_REQUESTS] = "pm.max_requests",
+		[SB_RECYCLE_MAX_MEMORY] = "worker.max_memory",
+		[SB_RECYCLE_FATAL] = "fatal error",
+		[SB_RECYCLE_CRASH] = "crash",
+	};
 	size_t i;
 
 	if (ctx->slot->retiring)
 		return;
-	log_debug("recycling after this request (%s)", why);
+	log_debug("recycling after this request (%s)", names[why] != NULL ?
+	    names[why] : "?");
+	ctx->slot->recycle = (int)why;
 	ctx->slot->retiring = 1;
 	if (ctx->handover_send != -1)
 		return;		/* kept connections are handed over at exit */
@@ -460,6 +520,7 @@ worker_main(struct worker_ctx *w)
 		fatal("chdir %s", p->chdir != NULL ? p->chdir : "/");
 	if (sapi_worker_init(p, &cause) == -1)
 		fatalx("%s", cause);
+	accesslog_worker_init(p, w->access_fd);
 
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
