@@ -353,8 +353,9 @@ conf_parse_listen(const char *s, struct conf_listen *l, char **cause)
 			}
 		}
 	} else {
+		/* A bare port: every address, IPv6 and IPv4, as php-fpm does. */
 		portstr = s;
-		l->family = AF_INET;
+		l->family = AF_INET6;
 	}
 	errno = 0;
 	port = strtol(portstr, &end, 10);
@@ -694,6 +695,7 @@ static cfg_opt_t pool_opts[] = {
 	CFG_BOOL("decorate_workers_output", cfg_true, CFGF_NONE),
 	CFG_INT_CB("rlimit_files", RLIMIT_UNSET, CFGF_NONE, cb_rlimit),
 	CFG_INT_CB("rlimit_core", RLIMIT_UNSET, CFGF_NONE, cb_rlimit),
+	CFG_BOOL("process.dumpable", cfg_false, CFGF_NONE),
 	CFG_STR("worker", NULL, CFGF_NONE),
 	CFG_STR("app_root", NULL, CFGF_NONE),
 	CFG_INT_CB("worker.max_memory", 0, CFGF_NONE, cb_size),
@@ -956,6 +958,7 @@ read_pool(cfg_t *sec)
 	p->decorate_workers_output = cfg_getbool(sec, "decorate_workers_output");
 	p->rlimit_files = (int)cfg_getint(sec, "rlimit_files");
 	p->rlimit_core = (int)cfg_getint(sec, "rlimit_core");
+	p->dumpable = cfg_getbool(sec, "process.dumpable");
 	p->worker = dup_or_null(cfg_getstr(sec, "worker"));
 	p->worker_script = worker_script(p->worker);
 	p->app_root = dup_or_null(cfg_getstr(sec, "app_root"));
@@ -989,6 +992,12 @@ is_wildcard(const char *host)
 static bool
 same_listen(const struct conf_listen *a, const struct conf_listen *b)
 {
+	/* [::]:port (dual stack) also takes IPv4's port. */
+	if (a->family != b->family && a->family != AF_UNIX &&
+	    b->family != AF_UNIX && a->port == b->port &&
+	    ((a->family == AF_INET6 && is_wildcard(a->host)) ||
+	    (b->family == AF_INET6 && is_wildcard(b->host))))
+		return true;
 	if (a->family != b->family)
 		return false;
 	if (a->family == AF_UNIX)

@@ -122,8 +122,9 @@ struct pool_conf {
 	bool catch_workers_output;
 	bool decorate_workers_output;
 
-	int rlimit_files;	/* -1 unlimited, -2 not set */
+	int rlimit_files;	/* -1 unlimited, -2 (or 0, as php-fpm) not set */
 	int rlimit_core;
+	bool dumpable;
 
 	char *worker;		/* NULL: classic; "laravel" or a script path */
 	char *worker_script;	/* the script that runs: the adapter for "laravel" */

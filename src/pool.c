@@ -177,6 +177,17 @@ pool_open_listener(const struct pool_conf *pc, char **cause)
 		len = sizeof *in6;
 	}
 	fd = socket(l->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1 && l->family == AF_INET6 && l->host == NULL &&
+	    errno == EAFNOSUPPORT) {
+		/* No IPv6 here: a bare port listens on IPv4 only. */
+		struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+		memset(&ss, 0, sizeof ss);
+		in->sin_family = AF_INET;
+		in->sin_port = htons((uint16_t)l->port);
+		in->sin_addr.s_addr = htonl(INADDR_ANY);
+		len = sizeof *in;
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
 	if (fd == -1) {
 		xasprintf(cause, "socket: %s", strerror(errno));
 		return -1;
@@ -200,8 +211,8 @@ pool_open_listener(const struct pool_conf *pc, char **cause)
 		}
 	} else {
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-		/* "[::]:port" serves IPv4 too, as php-fpm's does. */
-		if (l->family == AF_INET6 && (l->host == NULL ||
+		/* "[::]:port" and a bare port serve IPv4 too, as php-fpm's do. */
+		if (ss.ss_family == AF_INET6 && (l->host == NULL ||
 		    strcmp(l->host, "::") == 0))
 			setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
 	}

@@ -534,6 +534,46 @@ ini_set_master(const char *name, const char *value, bool admin)
 	return 0;
 }
 
+static void
+pool_ini_entry(zval *key, zval *value, zval *unused, int type, void *arg)
+{
+	const struct conf_kv *kv = ((void **)arg)[0];
+	bool admin = *(bool *)((void **)arg)[1];
+
+	(void)unused;
+	(void)key;
+	if (type != ZEND_INI_PARSER_ENTRY || value == NULL)
+		return;
+	if (ini_set_master(kv->key, Z_STRVAL_P(value), admin) == -1)
+		log_warn("php_%svalue %s = %s: unknown directive or bad value",
+		    admin ? "admin_" : "", kv->key, kv->value);
+}
+
+/*
+ * One php_value/php_admin_value, read as php.ini would read it (as php-fpm
+ * does: "E_ALL & ~E_NOTICE" is an expression, constants are resolved).
+ */
+static void
+pool_ini(const struct conf_kv *kv, bool admin)
+{
+	void *arg[2] = { (void *)kv, &admin };
+	char *line;
+
+	/* Values with characters php.ini treats specially are taken as they are. */
+	if (strpbrk(kv->value, "\"\n=;[]{}$") != NULL) {
+		if (ini_set_master(kv->key, kv->value, admin) == -1)
+			log_warn("php_%svalue %s = %s: unknown directive or bad value",
+			    admin ? "admin_" : "", kv->key, kv->value);
+		return;
+	}
+	spprintf(&line, 0, "x = %s\n", kv->value);
+	if (zend_parse_ini_string(line, 0, ZEND_INI_SCANNER_NORMAL,
+	    (zend_ini_parser_cb_t)pool_ini_entry, arg) == FAILURE)
+		log_warn("php_%svalue %s = %s: not a valid php.ini value",
+		    admin ? "admin_" : "", kv->key, kv->value);
+	efree(line);
+}
+
 /* After fork, in the worker: the pool's php_value / php_admin_value. */
 int
 sapi_worker_init(const struct pool_conf *p, char **cause)
@@ -542,15 +582,9 @@ sapi_worker_init(const struct pool_conf *p, char **cause)
 
 	cur_pool = p;
 	for (i = 0; i < p->n_php_values; i++)
-		if (ini_set_master(p->php_values[i].key, p->php_values[i].value,
-		    false) == -1)
-			log_warn("php_value %s = %s: unknown directive or bad value",
-			    p->php_values[i].key, p->php_values[i].value);
+		pool_ini(&p->php_values[i], false);
 	for (i = 0; i < p->n_php_admin_values; i++)
-		if (ini_set_master(p->php_admin_values[i].key,
-		    p->php_admin_values[i].value, true) == -1)
-			log_warn("php_admin_value %s = %s: unknown directive or bad value",
-			    p->php_admin_values[i].key, p->php_admin_values[i].value);
+		pool_ini(&p->php_admin_values[i], true);
 	(void)cause;
 	return 0;
 }

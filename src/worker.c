@@ -50,8 +50,8 @@ set_rlimit(int resource, int value, const char *name)
 {
 	struct rlimit rl;
 
-	if (value == -2)
-		return;		/* not set: the system's value */
+	if (value == -2 || value == 0)
+		return;		/* not set (0 too, as php-fpm): the system's value */
 	rl.rlim_cur = rl.rlim_max = value < 0 ? RLIM_INFINITY : (rlim_t)value;
 	if (setrlimit(resource, &rl) == -1)
 		log_syserr("setrlimit(%s)", name);
@@ -93,7 +93,8 @@ drop_privileges(const struct pool_conf *p)
 	if (initgroups(p->user, gid) == -1 || setgid(gid) == -1 ||
 	    setuid(pw->pw_uid) == -1)
 		fatal("cannot switch to user %s", p->user);
-	if (prctl(PR_SET_DUMPABLE, 1) == -1)
+	/* process.dumpable: core dumps and ptrace by the pool's user. */
+	if (p->dumpable && prctl(PR_SET_DUMPABLE, 1) == -1)
 		log_syserr("prctl(PR_SET_DUMPABLE)");
 }
 

@@ -335,7 +335,7 @@ START_TEST(test_full_pool_defaults)
 	ck_assert_int_eq(p->process_idle_timeout_ms, 30000);	/* bare = s */
 
 	p = find_pool(c, "port");
-	ck_assert_int_eq(p->addr.family, AF_INET);
+	ck_assert_int_eq(p->addr.family, AF_INET6);	/* a bare port: dual stack */
 	ck_assert_ptr_null(p->addr.host);
 	ck_assert_int_eq(p->addr.port, 9002);
 	ck_assert_int_eq(p->pm, PM_STATIC);
@@ -755,9 +755,9 @@ static const struct {
 } listen_ok[] = {
 	{ "/run/pfpm/www.sock", AF_UNIX, "/run/pfpm/www.sock", 0 },
 	{ LONG_PATH_107, AF_UNIX, LONG_PATH_107, 0 },
-	{ "9000", AF_INET, NULL, 9000 },
-	{ "1", AF_INET, NULL, 1 },
-	{ "65535", AF_INET, NULL, 65535 },
+	{ "9000", AF_INET6, NULL, 9000 },
+	{ "1", AF_INET6, NULL, 1 },
+	{ "65535", AF_INET6, NULL, 65535 },
 	{ "127.0.0.1:9000", AF_INET, "127.0.0.1", 9000 },
 	{ "0.0.0.0:9000", AF_INET, "0.0.0.0", 9000 },
 	{ "*:9000", AF_INET, NULL, 9000 },
