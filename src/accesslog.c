@@ -24,12 +24,15 @@
 
 #define ARG_MAX_LEN 128		/* the {...} argument of a token, as php-fpm */
 #define TIME_FORMAT "%d/%b/%Y:%H:%M:%S %z"
+/* A frame in the log pipe: NUL, kind, 2-byte length, the text. */
 #define FRAME_TAG '\0'
-#define FRAME_HEAD 3
+#define FRAME_HEAD 4
+#define KIND_ACCESS 'A'
+#define KIND_SLOW 'S'
 
 /* Worker side. */
 static const struct pool_conf *pool;
-static int pipe_fd = -1;
+static int pipe_fd = -1;		/* the log pipe, for access and slowlog frames */
 
 struct out {
 	char *p;
@@ -379,13 +382,42 @@ void
 accesslog_worker_init(const struct pool_conf *p, int fd)
 {
 	pool = p;
-	pipe_fd = p->access_log != NULL ? fd : -1;
+	pipe_fd = p->access_log != NULL || p->slowlog != NULL ? fd : -1;
 }
 
 bool
 accesslog_enabled(void)
 {
-	return pipe_fd >= 0;
+	return pipe_fd >= 0 && pool->access_log != NULL;
+}
+
+/* One frame (one write, so it arrives whole: len <= PIPE_BUF - FRAME_HEAD). */
+static void
+send_frame(char kind, char *buf, size_t len)
+{
+	ssize_t n;
+
+	buf[0] = FRAME_TAG;
+	buf[1] = kind;
+	buf[2] = (char)(len >> 8);
+	buf[3] = (char)(len & 0xff);
+	do
+		n = write(pipe_fd, buf, FRAME_HEAD + len);
+	while (n == -1 && errno == EINTR);
+}
+
+/* In a worker: a slowlog entry, written by the master into the pool's slowlog. */
+void
+log_slow(const char *text, size_t len)
+{
+	char buf[4096];
+
+	if (pipe_fd < 0 || pool->slowlog == NULL)
+		return;
+	if (len > sizeof buf - FRAME_HEAD)
+		len = sizeof buf - FRAME_HEAD;
+	memcpy(buf + FRAME_HEAD, text, len);
+	send_frame(KIND_SLOW, buf, len);
 }
 
 /* In a worker: log one request (one write, so the frame arrives whole). */
@@ -394,9 +426,8 @@ accesslog_write(const struct access_rec *r)
 {
 	char buf[FRAME_HEAD + ACCESSLOG_LINE_MAX + 1];
 	size_t len;
-	ssize_t n;
 
-	if (pipe_fd < 0 || accesslog_suppressed(pool, r))
+	if (!accesslog_enabled() || accesslog_suppressed(pool, r))
 		return;
 	len = accesslog_format(pool->access_format != NULL ?
 	    pool->access_format : ACCESSLOG_DEFAULT_FORMAT, r,
@@ -404,12 +435,7 @@ accesslog_write(const struct access_rec *r)
 	if (len == 0)
 		return;		/* php-fpm writes no empty line either */
 	buf[FRAME_HEAD + len++] = '\n';
-	buf[0] = FRAME_TAG;
-	buf[1] = (char)(len >> 8);
-	buf[2] = (char)(len & 0xff);
-	do
-		n = write(pipe_fd, buf, FRAME_HEAD + len);
-	while (n == -1 && errno == EINTR);
+	send_frame(KIND_ACCESS, buf, len);
 }
 
 static void
@@ -435,7 +461,7 @@ append(int fd, const char *buf, size_t len)
  * passed again with what follows.
  */
 size_t
-accesslog_demux(const char *buf, size_t len, int access_fd)
+accesslog_demux(const char *buf, size_t len, int access_fd, int slow_fd)
 {
 	char lines[8192];
 	size_t i = 0, nl = 0, rec;
@@ -453,10 +479,15 @@ accesslog_demux(const char *buf, size_t len, int access_fd)
 		i = (size_t)(tag - buf);
 		if (len - i < FRAME_HEAD)
 			break;
-		rec = (size_t)(unsigned char)buf[i + 1] << 8 |
-		    (unsigned char)buf[i + 2];
+		rec = (size_t)(unsigned char)buf[i + 2] << 8 |
+		    (unsigned char)buf[i + 3];
 		if (len - i - FRAME_HEAD < rec)
 			break;
+		if (buf[i + 1] == KIND_SLOW) {
+			append(slow_fd, buf + i + FRAME_HEAD, rec);
+			i += FRAME_HEAD + rec;
+			continue;
+		}
 		if (nl + rec > sizeof lines) {
 			append(access_fd, lines, nl);
 			nl = 0;

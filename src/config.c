@@ -471,6 +471,7 @@ static const struct {
 	{ "pm.max_spare_servers", 0, 100000 },
 	{ "pm.max_spawn_rate", 1, 100000 },
 	{ "pm.max_requests", 0, INT_MAX },
+	{ "request_slowlog_trace_depth", 1, 1000 },
 	{ "listen.backlog", -1, 65535 },
 	{ "emergency_restart_threshold", 0, 100000 },
 	{ "process.max", 0, 1000000 },
@@ -683,6 +684,10 @@ static cfg_opt_t pool_opts[] = {
 	CFG_INT_CB("pm.process_idle_timeout", 10000, CFGF_NONE, cb_duration),
 	CFG_INT("pm.max_requests", 0, CFGF_NONE),
 	CFG_INT_CB("request_terminate_timeout", 0, CFGF_NONE, cb_duration),
+	CFG_BOOL("request_terminate_timeout_track_finished", cfg_false, CFGF_NONE),
+	CFG_STR("slowlog", NULL, CFGF_NONE),
+	CFG_INT_CB("request_slowlog_timeout", 0, CFGF_NONE, cb_duration),
+	CFG_INT("request_slowlog_trace_depth", 20, CFGF_NONE),
 	CFG_BOOL("clear_env", cfg_true, CFGF_NONE),
 	CFG_STR_LIST("env", NULL, CFGF_NONE),
 	CFG_SEC("php_value", kv_opts, CFGF_KEYSTRVAL),
@@ -850,6 +855,8 @@ check_pool(struct pool_conf *p)
 			POOL_ERR(p, "option 'listen.allowed_clients': '%s' is not an IPv4 or IPv6 address",
 			    v);
 	}
+	if (p->request_slowlog_timeout_ms > 0 && p->slowlog == NULL)
+		POOL_ERR(p, "option 'request_slowlog_timeout' needs 'slowlog' (a file)");
 	if (p->pm == PM_ONDEMAND && p->process_idle_timeout_ms <= 0)
 		POOL_ERR(p, "option 'pm.process_idle_timeout' must be positive");
 	if (p->pm == PM_STATIC)
@@ -938,6 +945,12 @@ read_pool(cfg_t *sec)
 	p->max_requests = (int)cfg_getint(sec, "pm.max_requests");
 	p->request_terminate_timeout_ms = cfg_getint(sec,
 	    "request_terminate_timeout");
+	p->terminate_track_finished = cfg_getbool(sec,
+	    "request_terminate_timeout_track_finished");
+	p->slowlog = dup_or_null(cfg_getstr(sec, "slowlog"));
+	p->request_slowlog_timeout_ms = cfg_getint(sec, "request_slowlog_timeout");
+	p->request_slowlog_trace_depth = (int)cfg_getint(sec,
+	    "request_slowlog_trace_depth");
 	p->clear_env = cfg_getbool(sec, "clear_env");
 	for (i = 0; i < cfg_size(sec, "env"); i++) {
 		p->env = xreallocarray(p->env, p->n_env + 1, sizeof *p->env);
@@ -1017,7 +1030,8 @@ set_validators(cfg_t *cfg)
 		"pool|pm.max_children", "pool|pm.start_servers",
 		"pool|pm.min_spare_servers", "pool|pm.max_spare_servers",
 		"pool|pm.max_spawn_rate", "pool|pm.max_requests",
-		"pool|listen.backlog", "emergency_restart_threshold",
+		"pool|listen.backlog", "pool|request_slowlog_trace_depth",
+		"emergency_restart_threshold",
 		"process.max",
 	};
 	size_t i;
@@ -1145,6 +1159,7 @@ pool_conf_free(struct pool_conf *p)
 	free(p->user);
 	free(p->group);
 	free(p->chdir);
+	free(p->slowlog);
 	free(p->worker);
 	free(p->worker_script);
 	free(p->app_root);

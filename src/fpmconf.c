@@ -2485,25 +2485,27 @@ emit_pool(struct conv *cv, struct fpool *p)
 			}
 			break;
 		case P_SLOWLOG:
-			emit_absent(&e, name, s, slow ? NULL :
-			    "no effect without request_slowlog_timeout",
-			    "pfpm writes no slow log yet");
+			if (slow)
+				emit_path(&e, name, s, NULL);
+			else
+				emit_absent(&e, name, s,
+				    "no effect without request_slowlog_timeout", NULL);
 			break;
 		case P_SLOWLOG_TIMEOUT:
-			emit_absent(&e, name, s, slow ? NULL : "off",
-			    "pfpm writes no slow log yet");
+			if (slow)
+				emit_time(&e, name, s);
+			else
+				emit_absent(&e, name, s, "off", NULL);
 			break;
 		case P_TRACE_DEPTH:
-			emit_absent(&e, name, s, slow ? NULL :
-			    "no effect without request_slowlog_timeout",
-			    "pfpm writes no slow log yet");
+			if (slow)
+				emit_int(&e, name, s);
+			else
+				emit_absent(&e, name, s,
+				    "no effect without request_slowlog_timeout", NULL);
 			break;
 		case P_TRACK_FINISHED:
-			if (fpm_bool(s->value, &b) == -1)
-				out_drop(&e, w, "php-fpm refuses it, a boolean is yes or no");
-			else
-				emit_absent(&e, name, s, b ? NULL : "php-fpm's default",
-				    "pfpm's request_terminate_timeout stops when the request ends");
+			emit_bool(&e, name, s);
 			break;
 		case P_CHROOT:
 			emit_absent(&e, name, s, set_nonempty(s) ? NULL : "empty",

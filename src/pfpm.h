@@ -126,6 +126,11 @@ struct pool_conf {
 	int rlimit_core;
 	bool dumpable;
 
+	char *slowlog;
+	int64_t request_slowlog_timeout_ms;
+	int request_slowlog_trace_depth;
+	bool terminate_track_finished;
+
 	char *worker;		/* NULL: classic; "laravel" or a script path */
 	char *worker_script;	/* the script that runs: the adapter for "laravel" */
 	char *app_root;
@@ -272,6 +277,10 @@ int sapi_worker_init(const struct pool_conf *, char **);
 void sapi_worker_shutdown(void);
 void sapi_handle(struct fcgi_conn *, struct sb_slot *);
 int sapi_worker_run(const struct worker_ctx *);
+
+/* php_slowlog.c: slow and stuck requests, from inside the worker. */
+void slowlog_worker_start(const struct worker_ctx *);
+void slowlog_request_start(void);
 const char *sapi_php_version(void);
 const char *sapi_default_charset(void);
 bool sapi_expose_php(void);
@@ -437,7 +446,8 @@ bool accesslog_suppressed(const struct pool_conf *, const struct access_rec *);
 void accesslog_worker_init(const struct pool_conf *, int);
 bool accesslog_enabled(void);
 void accesslog_write(const struct access_rec *);
-size_t accesslog_demux(const char *, size_t, int);
+size_t accesslog_demux(const char *, size_t, int, int);
+void log_slow(const char *, size_t);
 int accesslog_open(const char *, char **);
 int accesslog_reopen(int, const char *);
 

@@ -38,6 +38,9 @@ static PHP_FUNCTION(fastcgi_finish_request)
 	php_output_end_all();
 	php_header();
 	fcgi_end_request(c, 0);
+	/* As php-fpm: request_terminate_timeout stops here (unless _track_finished). */
+	if (worker_context() != NULL)
+		worker_context()->slot->state = SB_FINISHING;
 	/* Like php-fpm: a connection that is not kept is closed now. */
 	if (!fcgi_wants_keep(c))
 		fcgi_linger_close(c);

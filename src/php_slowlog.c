@@ -13,6 +13,7 @@
 #include "pfpm.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -103,13 +104,19 @@ watch(void *arg)
 	uint64_t term_us = p->worker != NULL ?
 	    (uint64_t)p->request_terminate_timeout_ms * 1000 : 0;
 	uint64_t traced = 0, terminated = 0;
+	sigset_t all;
 
 	(void)arg;
+	/* Signals (SIGPROF of max_execution_time among them) are the PHP thread's. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (;;) {
 		struct sb_slot *s = wctx->slot;
-		uint64_t start = s->req_start_us, now = sb_now_us(), age;
+		uint64_t start, now, age;
 
 		nanosleep(&ts, NULL);
+		start = s->req_start_us;
+		now = sb_now_us();
 		if (s->state != SB_RUNNING || start == 0 || now < start)
 			continue;
 		age = now - start;

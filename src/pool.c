@@ -27,6 +27,7 @@
 #define RESPAWN_MIN_US 100000ULL	/* first delay after a crash loop */
 #define RESPAWN_MAX_US 30000000ULL
 #define QUICK_EXIT_US 1000000ULL	/* a child dying this young counts as failing */
+#define TERMINATE_GRACE_US 2000000ULL	/* worker mode: after the in-request stop */
 
 struct pool {
 	const struct conf *conf;
@@ -42,6 +43,7 @@ struct pool {
 	uint64_t respawn_after_us;
 	uint64_t failing_since_us;	/* respawn throttled since; 0 when not */
 	int access_fd;			/* access.log, written by the master only */
+	int slow_fd;			/* slowlog, likewise */
 	bool retired;
 	bool max_children_warned;
 	struct pool *next_all;
@@ -273,6 +275,14 @@ pool_new(const struct conf *conf, const struct pool_conf *pc, int index,
 			free(cause);
 		}
 	}
+	p->slow_fd = -1;
+	if (pc->slowlog != NULL) {
+		char *cause = NULL;
+		if ((p->slow_fd = accesslog_open(pc->slowlog, &cause)) == -1) {
+			log_error("[pool %s] %s", pc->name, cause);
+			free(cause);
+		}
+	}
 	p->next_all = all_pools;
 	all_pools = p;
 	return p;
@@ -292,6 +302,8 @@ pool_free(struct pool *p)
 	}
 	if (p->access_fd >= 0)
 		close(p->access_fd);
+	if (p->slow_fd >= 0)
+		close(p->slow_fd);
 	if (p->handover[0] != -1) {
 		close(p->handover[0]);
 		close(p->handover[1]);
@@ -374,7 +386,8 @@ pool_drain_log(struct proc *pr)
 			break;
 		}
 		have += (size_t)n;
-		used = accesslog_demux(buf, have, pr->pool->access_fd);
+		used = accesslog_demux(buf, have, pr->pool->access_fd,
+		    pr->pool->slow_fd);
 		pr->loglen = have - used;
 		if (pr->loglen > LOG_CARRY_MAX)
 			pr->loglen = 0;		/* not one of our records: drop it */
@@ -400,7 +413,8 @@ pool_spawn(struct pool *p)
 	int out[2] = { -1, -1 }, lg[2] = { -1, -1 };
 	pid_t pid, master = getpid();
 	/* The log pipe carries the worker's error log and access log lines. */
-	bool log_pipe = !log_is_syslog() || p->pc->access_log != NULL;
+	bool log_pipe = !log_is_syslog() || p->pc->access_log != NULL ||
+	    p->pc->slowlog != NULL;
 
 	if ((slot = sb_alloc(p->index, 0)) == NULL) {
 		log_error("[pool %s] no free scoreboard slot (process.max?)",
@@ -429,7 +443,8 @@ pool_spawn(struct pool *p)
 			.listen_fd = p->listen_fd,
 			.handover_send = p->handover[0],
 			.handover_recv = p->handover[1],
-			.access_fd = p->pc->access_log != NULL ? lg[1] : -1,
+			.access_fd = p->pc->access_log != NULL ||
+			    p->pc->slowlog != NULL ? lg[1] : -1,
 			.slot = slot,
 			.master_pid = master,
 		};
@@ -438,9 +453,12 @@ pool_spawn(struct pool *p)
 
 		if (child_cleanup != NULL)
 			child_cleanup();
-		for (ap = all_pools; ap != NULL; ap = ap->next_all)
+		for (ap = all_pools; ap != NULL; ap = ap->next_all) {
 			if (ap->access_fd >= 0)
 				close(ap->access_fd);
+			if (ap->slow_fd >= 0)
+				close(ap->slow_fd);
+		}
 		if (lg[1] != -1) {
 			close(lg[0]);
 			if (!log_is_syslog())
@@ -574,12 +592,21 @@ stop_proc(struct proc *pr, const char *why)
 	kill(pr->pid, SIGQUIT);
 }
 
-/* request_terminate_timeout: TERM a child stuck in one request, KILL later. */
+/*
+ * request_terminate_timeout.  Classic mode: TERM the child (php-fpm), KILL a
+ * second later.  Worker mode: the worker itself throws in the request at
+ * the limit (php_slowlog.c), so the booted application survives; a request
+ * that does not unwind within the grace period is KILLed.
+ */
 static void
 check_timeouts(struct pool *p, uint64_t now)
 {
 	uint64_t limit = (uint64_t)p->pc->request_terminate_timeout_ms * 1000;
+	bool worker = p->pc->worker != NULL;
 	struct proc *pr;
+
+	if (worker)
+		limit += TERMINATE_GRACE_US;
 
 	for (pr = p->procs; pr != NULL; pr = pr->next) {
 		struct sb_slot *s = pr->slot;
@@ -590,8 +617,9 @@ check_timeouts(struct pool *p, uint64_t now)
 				kill(pr->pid, SIGKILL);
 			continue;
 		}
-		if (limit == 0 || start == 0 ||
-		    (s->state != SB_RUNNING && s->state != SB_READING) ||
+		if (p->pc->request_terminate_timeout_ms == 0 || start == 0 ||
+		    (s->state != SB_RUNNING && s->state != SB_READING &&
+		    !(s->state == SB_FINISHING && p->pc->terminate_track_finished)) ||
 		    now < start || now - start < limit)
 			continue;
 		log_warn("[pool %s] child %d, script '%s' (request: \"%s %s%s%s\") execution timed out (%.6f sec), terminating",
@@ -599,7 +627,7 @@ check_timeouts(struct pool *p, uint64_t now)
 		    s->query[0] != '\0' ? "?" : "", s->query,
 		    (double)(now - start) / 1e6);
 		pr->term_sent_us = now;
-		kill(pr->pid, SIGTERM);
+		kill(pr->pid, worker ? SIGKILL : SIGTERM);
 	}
 }
 
@@ -867,6 +895,8 @@ pool_signal_all(struct pool *p, int sig)
 
 	if (sig == SIGUSR1 && p->pc->access_log != NULL)
 		p->access_fd = accesslog_reopen(p->access_fd, p->pc->access_log);
+	if (sig == SIGUSR1 && p->pc->slowlog != NULL)
+		p->slow_fd = accesslog_reopen(p->slow_fd, p->pc->slowlog);
 
 	for (pr = p->procs; pr != NULL; pr = pr->next) {
 		if (sig == SIGQUIT)

@@ -938,6 +938,7 @@ begin_request(struct fcgi_conn *c, struct sb_slot *slot)
 	cur = c;
 	cgi.log_started = false;
 	SG(server_context) = c;
+	slowlog_request_start();
 	init_request_info();
 	sb_cpu_us(&req_cpu_user, &req_cpu_sys);
 	if (slot != NULL) {

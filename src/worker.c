@@ -522,6 +522,7 @@ worker_main(struct worker_ctx *w)
 	if (sapi_worker_init(p, &cause) == -1)
 		fatalx("%s", cause);
 	accesslog_worker_init(p, w->access_fd);
+	slowlog_worker_start(w);
 
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");

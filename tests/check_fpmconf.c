@@ -417,10 +417,6 @@ static const struct {
 	{ "[www]\naccess.log = a.log\naccess.format = %Z\n", "access.format = %Z (" },
 	{ "[www]\naccess.suppress_path[] = ping\n", "access.suppress_path[] = ping (" },
 	{ "[www]\naccess.suppress_path[x] = /ping\n", "access.suppress_path[x] = /ping (" },
-	{ "[www]\nslowlog = /s.log\nrequest_slowlog_timeout = 5s\n", "slowlog = /s.log" },
-	{ "[www]\nrequest_slowlog_timeout = 5s\n", "request_slowlog_timeout = 5s" },
-	{ "[www]\nrequest_slowlog_timeout = 5\nrequest_slowlog_trace_depth = 5\n", "request_slowlog_trace_depth = 5" },
-	{ "[www]\nrequest_terminate_timeout_track_finished = yes\n", "request_terminate_timeout_track_finished = yes" },
 	{ "[www]\nchroot = /srv\n", "chroot = /srv" },
 	{ "[www]\nlisten.acl_users = www-data\n", "listen.acl_users = www-data" },
 	{ "[www]\nlisten.acl_groups = www-data\n", "listen.acl_groups = www-data" },
@@ -720,7 +716,7 @@ START_TEST(test_roundtrip)
 		return;		/* the fixture's pools run as www-data */
 	conf = fixture("full.conf");
 	put("www/", NULL);
-	ck_assert_int_eq(convert(conf), 9);
+	ck_assert_int_eq(convert(conf), 6);
 	free(conf);
 	xasprintf(&path, "%s/pfpm.conf", dir);
 	files[nfiles++] = path;

@@ -255,7 +255,7 @@ START_TEST(test_pipe_framing)
 	/* Byte by byte: every cut a read can make. */
 	for (i = 0; i < len; i++) {
 		carry[have++] = buf[i];
-		used = accesslog_demux(carry, have, ap[1]);
+		used = accesslog_demux(carry, have, ap[1], -1);
 		memmove(carry, carry + used, have - used);
 		have -= used;
 	}
@@ -263,7 +263,7 @@ START_TEST(test_pipe_framing)
 	ck_assert_str_eq(slurp(ap[0]), "GET /index.php 404\nGET /index.php 200\n");
 	ck_assert_str_eq(slurp(ep[0]), "[x] NOTICE: one\n[x] NOTICE: two\n");
 	/* Whole, the same. */
-	used = accesslog_demux(buf, len, ap[1]);
+	used = accesslog_demux(buf, len, ap[1], -1);
 	ck_assert_uint_eq(used, len);
 	ck_assert_str_eq(slurp(ap[0]), "GET /index.php 404\nGET /index.php 200\n");
 	log_use_fd(STDERR_FILENO);

@@ -27,8 +27,7 @@ DAEMON_ENV = {"FPM_CONV_FROM_ENV": "hello-env", "FPM_CONV_CHARSET": "ISO-8859-15
 # What full.conf sets that pfpm does not have.
 DROPPED_FULL = [
     "listen.acl_users", "listen.acl_groups", "process.priority",
-    "pm.status_listen", "slowlog", "request_slowlog_timeout",
-    "request_slowlog_trace_depth", "chroot", "apparmor_hat",
+    "pm.status_listen", "chroot", "apparmor_hat",
 ]
 # What it sets that pfpm has (under the same name).
 CARRIED_FULL = [

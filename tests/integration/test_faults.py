@@ -495,6 +495,29 @@ def test_request_terminate_timeout():
         b.stop()
 
 
+def test_slowlog_classic():
+    slow = TMP.file("classic.slow.log")
+    b = P.start_pfpm(TMP, "slow", pool={"pm": "static", "pm.max_children": 1,
+                                         "slowlog": slow, "request_slowlog_timeout": "200ms",
+                                         "request_slowlog_trace_depth": 5}, wait_children=1)
+    try:
+        pid = P.get_pid(b.addr())
+        r = P.fcgi_request(b.addr(), "proc_info.php", P.q(sleep=1), timeout=30)
+        assert r.ok(), r
+        assert H.wait_for(lambda: os.path.exists(slow) and "script_filename" in open(slow).read(), 10, 0.2), \
+            "no slowlog entry"
+        text = open(slow).read()
+        assert "[pool www] pid %d" % pid in text, text
+        assert "proc_info.php" in text, text
+        # a quick request writes nothing more
+        size = os.path.getsize(slow)
+        assert P.fcgi_request(b.addr(), "proc_info.php", timeout=30).ok()
+        time.sleep(0.5)
+        assert os.path.getsize(slow) == size
+    finally:
+        b.stop()
+
+
 def test_request_terminate_timeout_via_nginx_502():
     b = P.start_pfpm(TMP, "rtt-ng", pool={"pm": "static", "pm.max_children": 1,
                                            "request_terminate_timeout": "1s"}, wait_children=1)

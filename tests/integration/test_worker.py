@@ -295,6 +295,9 @@ def setup_module():
         worker_pool("memory", APP, **{"worker.max_memory": "32M"}),
         worker_pool("soak", APP),
         worker_pool("fatal", APP),
+        worker_pool("slowterm", APP, slowlog=TMP.file("slowterm.slow.log"),
+                    request_slowlog_timeout="300ms", request_terminate_timeout="2s",
+                    php_value={"max_execution_time": "0"}),
         worker_pool("abort", APP),
         worker_pool("plain", os.path.join(EXAMPLES, "plain.php")),
         worker_pool("symfony", os.path.join(EXAMPLES, "symfony.php")),
@@ -461,6 +464,24 @@ def test_process_state_reset_and_request_shutdown_functions():
     fcgi(sock("app"), "/process-state")
     with open(marks) as f:
         assert f.read() == "1\n", "request shutdown function ran more than once"
+
+
+def test_slowlog_and_terminate_in_worker_mode():
+    """request_slowlog_timeout writes the PHP backtrace (taken inside the
+    worker, no ptrace); request_terminate_timeout throws into the request,
+    which the application may catch, and the booted process survives."""
+    pid = info("slowterm")["pid"]
+    r = fcgi(sock("slowterm"), "/spin-caught")
+    assert r.status == 503, r
+    assert "request_terminate_timeout" in r.json()["caught"], r.text()
+    assert info("slowterm")["pid"] == pid, "the process was replaced"
+    path = TMP.file("slowterm.slow.log")
+    ok = H.wait_for(lambda: os.path.exists(path) and "app_spin()" in open(path).read(), 10, 0.2)
+    assert ok, "no backtrace in the slowlog: %r" % (open(path).read() if os.path.exists(path) else None)
+    text = open(path).read()
+    assert "[pool slowterm] pid %d" % pid in text, text
+    assert re.search(r"\] app_spin\(\) \S+/app\.php:\d+", text), text
+    assert "{closure}()" in text and "pfpm_handle_request()" in text, text
 
 
 def test_error_get_last_cleared():
