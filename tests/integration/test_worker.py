@@ -19,6 +19,7 @@ import re
 import signal
 import socket
 import struct
+import subprocess
 import threading
 import time
 from http.client import HTTPConnection
@@ -784,6 +785,44 @@ def test_reload_lets_the_request_in_flight_finish():
         assert H.wait_for(lambda: not H.pid_alive(old), 10)
         assert b.alive()
     finally:
+        b.stop()
+
+
+def test_reloads_under_full_load_drop_nothing():
+    """wrk at full speed through nginx for the whole run, three USR2 reloads
+    of a worker-mode pool: no non-2xx answer and no socket error."""
+    listen = TMP.file("rload.sock")
+    b = H.Pfpm(TMP, "pfpm-rload", [worker_pool("rload", APP, listen=listen,
+                                               **{"pm.max_children": 2})], INI, SCAN)
+    ng = FrontNginx(TMP, [{"name": "rload", "backend": listen, "root": public_root("rload")}],
+                    name="nginx-rload")
+    b.start()
+    ng.start()
+    try:
+        port = ng.server("rload")["port"]
+        assert H.http_request(port, "GET", "/info").status == 200
+        out = []
+        wrk = threading.Thread(target=lambda: out.append(subprocess.run(
+            ["wrk", "-t2", "-c8", "-d8s", "http://127.0.0.1:%d/info" % port],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60).stdout))
+        wrk.start()
+        pids = set()
+        for _ in range(3):
+            time.sleep(2)
+            before = set(b.workers())
+            b.send_signal(signal.SIGUSR2)
+            assert H.wait_for(lambda: set(b.workers()) and not (set(b.workers()) & before),
+                              15, 0.1), "the previous generation did not go\n" + diag(b)
+            pids |= before
+        wrk.join(60)
+        text = out[0] if out else ""
+        m = re.search(r"(\d+) requests in", text)
+        assert m and int(m.group(1)) > 0, text
+        assert "Non-2xx" not in text, "failed requests during reloads:\n" + text
+        assert "Socket errors" not in text, "socket errors during reloads:\n" + text
+        assert len(pids) >= 6, "three generations of two workers expected: %r" % pids
+    finally:
+        ng.stop()
         b.stop()
 
 
