@@ -675,6 +675,7 @@ static cfg_opt_t pool_opts[] = {
 	CFG_STR("user", NULL, CFGF_NONE),
 	CFG_STR("group", NULL, CFGF_NONE),
 	CFG_STR("chdir", NULL, CFGF_NONE),
+	CFG_STR("chroot", NULL, CFGF_NONE),
 	CFG_INT_CB("pm", PM_DYNAMIC, CFGF_NONE, cb_pm),
 	CFG_INT("pm.max_children", 5, CFGF_NONE),
 	CFG_INT("pm.start_servers", 0, CFGF_NONE),
@@ -724,6 +725,7 @@ static cfg_opt_t main_opts[] = {
 	CFG_INT_CB("emergency_restart_interval", 0, CFGF_NONE, cb_duration),
 	CFG_INT_CB("process_control_timeout", 10000, CFGF_NONE, cb_duration),
 	CFG_INT("process.max", 0, CFGF_NONE),
+	CFG_STR("watch", NULL, CFGF_NONE),
 	CFG_SEC("pool", pool_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_FUNC("include", cb_include),
 	CFG_END()
@@ -885,6 +887,10 @@ check_pool(struct pool_conf *p)
 			POOL_ERR(p, "option 'app_root': cannot read '%s': %s",
 			    p->app_root, strerror(errno));
 	}
+	if (p->chroot != NULL && (p->chroot[0] != '/' ||
+	    access(p->chroot, X_OK) == -1))
+		POOL_ERR(p, "option 'chroot': '%s' is not an absolute path to a directory",
+		    p->chroot);
 	if (p->chdir != NULL && p->chdir[0] != '/')
 		POOL_ERR(p, "option 'chdir': '%s' is not an absolute path", p->chdir);
 	for (size_t i = 0; i < p->n_access_suppress; i++)
@@ -935,6 +941,7 @@ read_pool(cfg_t *sec)
 	p->user = dup_or_null(cfg_getstr(sec, "user"));
 	p->group = dup_or_null(cfg_getstr(sec, "group"));
 	p->chdir = dup_or_null(cfg_getstr(sec, "chdir"));
+	p->chroot = dup_or_null(cfg_getstr(sec, "chroot"));
 	p->pm = (enum pm_style)cfg_getint(sec, "pm");
 	p->max_children = (int)cfg_getint(sec, "pm.max_children");
 	p->start_servers = (int)cfg_getint(sec, "pm.start_servers");
@@ -1092,6 +1099,15 @@ conf_load(const char *path)
 	c->process_control_timeout_ms = cfg_getint(cfg,
 	    "process_control_timeout");
 	c->process_max = (int)cfg_getint(cfg, "process.max");
+	c->watch = split_words(cfg_getstr(cfg, "watch"), &c->n_watch);
+	for (i = 0; i < c->n_watch; i++) {
+		struct stat st;
+		if (stat(c->watch[i], &st) == -1 || !S_ISDIR(st.st_mode)) {
+			log_error("%s: option 'watch': '%s' is not a directory", path,
+			    c->watch[i]);
+			conf_errors++;
+		}
+	}
 	for (i = 0; i < cfg_size(cfg, "pool"); i++) {
 		struct pool_conf *p = read_pool(cfg_getnsec(cfg, "pool", i));
 
@@ -1159,6 +1175,7 @@ pool_conf_free(struct pool_conf *p)
 	free(p->user);
 	free(p->group);
 	free(p->chdir);
+	free(p->chroot);
 	free(p->slowlog);
 	free(p->worker);
 	free(p->worker_script);
@@ -1190,5 +1207,6 @@ conf_free(struct conf *c)
 	free(c->pid_file);
 	free(c->error_log);
 	free(c->php_ini);
+	free_words(c->watch, c->n_watch);
 	free(c);
 }

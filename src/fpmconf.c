@@ -2509,7 +2509,7 @@ emit_pool(struct conv *cv, struct fpool *p)
 			break;
 		case P_CHROOT:
 			emit_absent(&e, name, s, set_nonempty(s) ? NULL : "empty",
-			    "pfpm does not chroot its workers");
+			    "set it by hand once the paths in this config are inside it (same meaning in pfpm)");
 			break;
 		case P_APPARMOR:
 			emit_absent(&e, name, s, set_nonempty(s) ? NULL : "empty",

@@ -33,13 +33,15 @@
 enum master_state { M_RUNNING, M_DRAINING, M_STOPPING };
 
 /* epoll tags: which kind of fd woke us. */
-enum { EV_SIGNAL = 1, EV_TIMER, EV_LISTEN, EV_OUTPUT, EV_LOG };
+enum { EV_SIGNAL = 1, EV_TIMER, EV_LISTEN, EV_OUTPUT, EV_LOG, EV_WATCH };
+#define WATCH_DEBOUNCE_US 300000	/* an editor's save is several events */
 #define EV_TAG(kind, i) (((uint64_t)(kind) << 32) | (uint32_t)(i))
 
 static struct conf *conf;
 static struct pool **pools;
 static size_t npools;
-static int epfd = -1, sigfd = -1, timerfd = -1;
+static int epfd = -1, sigfd = -1, timerfd = -1, watchfd = -1;
+static uint64_t watch_reload_us;	/* a PHP file changed: reload then */
 static bool *watching;
 static bool *watch_paused;	/* ondemand: until the next tick, see EV_LISTEN */
 static enum master_state state = M_RUNNING;
@@ -55,6 +57,7 @@ static char exe_path[4096];	/* resolved at start: an upgraded binary is used on 
 
 static void close_master_fds(void);
 static void tick(void);
+static void reload(void);
 static uint64_t *crash_times;	/* emergency_restart_threshold window */
 static size_t ncrash;
 
@@ -117,6 +120,8 @@ close_master_fds(void)
 	close(epfd);
 	close(sigfd);
 	close(timerfd);
+	if (watchfd != -1)
+		close(watchfd);
 	for (i = 0; i < npools; i++) {
 		struct proc *pr;
 		for (pr = pool_procs(pools[i]); pr != NULL; pr = pr->next) {
@@ -510,6 +515,12 @@ tick(void)
 	size_t i;
 	bool all_ready = true;
 
+	if (watch_reload_us != 0 && now >= watch_reload_us) {
+		watch_reload_us = 0;
+		log_notice("watch: PHP files changed, reloading");
+		reload();
+	}
+
 	for (i = 0; i < npools; i++) {
 		watch_paused[i] = false;
 		pool_maintain(pools[i], now);
@@ -590,6 +601,8 @@ cleanup(void)
 	close(epfd);
 	close(sigfd);
 	close(timerfd);
+	if (watchfd != -1)
+		close(watchfd);
 	sapi_engine_stop();
 	sb_destroy();
 }
@@ -681,6 +694,14 @@ master_run(struct conf *c, int ready_fd)
 	timerfd_settime(timerfd, 0, &its, NULL);
 	epoll_set(EPOLL_CTL_ADD, sigfd, EV_TAG(EV_SIGNAL, 0));
 	epoll_set(EPOLL_CTL_ADD, timerfd, EV_TAG(EV_TIMER, 0));
+	if (conf->n_watch > 0) {
+		if ((watchfd = watch_open(conf->watch, conf->n_watch, &cause)) == -1) {
+			log_error("%s", cause);
+			free(cause);
+			cause = NULL;
+		} else
+			epoll_set(EPOLL_CTL_ADD, watchfd, EV_TAG(EV_WATCH, 0));
+	}
 	pool_set_child_cleanup(close_master_fds);
 	write_pid_file();
 	tick();
@@ -734,6 +755,10 @@ master_run(struct conf *c, int ready_fd)
 					pool_drain_output(pr, false);
 				break;
 			}
+			case EV_WATCH:
+				if (watch_read(watchfd) && watch_reload_us == 0)
+					watch_reload_us = sb_now_us() + WATCH_DEBOUNCE_US;
+				break;
 			default:
 				break;
 			}

@@ -98,6 +98,7 @@ struct pool_conf {
 	char *user;
 	char *group;
 	char *chdir;
+	char *chroot;
 
 	enum pm_style pm;
 	int max_children;
@@ -156,6 +157,8 @@ struct conf {
 	int64_t emergency_restart_interval_ms;
 	int64_t process_control_timeout_ms;
 	int process_max;
+	char **watch;		/* directories whose PHP changes reload pfpm */
+	size_t n_watch;
 
 	struct pool_conf **pools;
 	size_t npools;
@@ -450,6 +453,10 @@ size_t accesslog_demux(const char *, size_t, int, int);
 void log_slow(const char *, size_t);
 int accesslog_open(const char *, char **);
 int accesslog_reopen(int, const char *);
+
+/* watch.c */
+int watch_open(char **, size_t, char **);
+bool watch_read(int);
 
 /* master.c */
 void master_set_argv(char **, bool);

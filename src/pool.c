@@ -404,6 +404,18 @@ pool_drain_log(struct proc *pr)
 	pr->loglen = 0;
 }
 
+/* Live processes of every pool, for process.max. */
+static int
+total_processes(void)
+{
+	struct pool *ap;
+	int n = 0;
+
+	for (ap = all_pools; ap != NULL; ap = ap->next_all)
+		n += ap->nprocs;
+	return n;
+}
+
 /* Fork one worker.  The child never returns from here. */
 static int
 pool_spawn(struct pool *p)
@@ -416,6 +428,13 @@ pool_spawn(struct pool *p)
 	bool log_pipe = !log_is_syslog() || p->pc->access_log != NULL ||
 	    p->pc->slowlog != NULL;
 
+	if (p->conf->process_max > 0 && total_processes() >= p->conf->process_max) {
+		if (!p->max_children_warned)
+			log_warn("[pool %s] process.max (%d) reached", p->pc->name,
+			    p->conf->process_max);
+		p->max_children_warned = true;
+		return -1;
+	}
 	if ((slot = sb_alloc(p->index, 0)) == NULL) {
 		log_error("[pool %s] no free scoreboard slot (process.max?)",
 		    p->pc->name);

@@ -73,25 +73,34 @@ setup_env(const struct pool_conf *p)
 	}
 }
 
+/* chroot (if set), then the pool's user: names are looked up before chroot. */
 static void
 drop_privileges(const struct pool_conf *p)
 {
-	struct passwd *pw;
+	struct passwd *pw = NULL;
 	struct group *gr;
-	gid_t gid;
+	gid_t gid = 0;
+	uid_t uid = 0;
+	bool switch_user = p->user != NULL && geteuid() == 0;
 
-	if (p->user == NULL || geteuid() != 0)
-		return;
-	if ((pw = getpwnam(p->user)) == NULL)
-		fatalx("user '%s' does not exist", p->user);
-	gid = pw->pw_gid;
-	if (p->group != NULL) {
-		if ((gr = getgrnam(p->group)) == NULL)
-			fatalx("group '%s' does not exist", p->group);
-		gid = gr->gr_gid;
+	if (switch_user) {
+		if ((pw = getpwnam(p->user)) == NULL)
+			fatalx("user '%s' does not exist", p->user);
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+		if (p->group != NULL) {
+			if ((gr = getgrnam(p->group)) == NULL)
+				fatalx("group '%s' does not exist", p->group);
+			gid = gr->gr_gid;
+		}
+		if (initgroups(p->user, gid) == -1)
+			fatal("initgroups %s", p->user);
 	}
-	if (initgroups(p->user, gid) == -1 || setgid(gid) == -1 ||
-	    setuid(pw->pw_uid) == -1)
+	if (p->chroot != NULL && (chroot(p->chroot) == -1 || chdir("/") == -1))
+		fatal("chroot %s", p->chroot);
+	if (!switch_user)
+		return;
+	if (setgid(gid) == -1 || setuid(uid) == -1)
 		fatal("cannot switch to user %s", p->user);
 	/* process.dumpable: core dumps and ptrace by the pool's user. */
 	if (p->dumpable && prctl(PR_SET_DUMPABLE, 1) == -1)

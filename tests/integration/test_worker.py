@@ -826,6 +826,36 @@ def test_reloads_under_full_load_drop_nothing():
         b.stop()
 
 
+def test_watch_reloads_on_php_change():
+    """watch = DIR: saving a PHP file there reloads the worker-mode pool."""
+    src = TMP.sub("watched")
+    script = os.path.join(src, "w.php")
+    body = ("<?php\n$v = '%s';\nwhile (pfpm_handle_request(function () use ($v) "
+            "{ echo $v, ' ', getmypid(); })) {}\n")
+    with open(script, "w") as f:
+        f.write(body % "one")
+    listen = TMP.file("watch.sock")
+    b = H.Pfpm(TMP, "pfpm-watch", [worker_pool("watch", script, listen=listen)], INI, SCAN,
+               global_opts={"watch": src})
+    b.start()
+    try:
+        v, pid = Fcgi(listen).request("/").text().split()
+        assert v == "one"
+        with open(script, "w") as f:
+            f.write(body % "two")
+        assert H.wait_for(lambda: Fcgi(listen).request("/").text().split()[0] == "two", 15, 0.2), \
+            "no reload after the change\n" + diag(b)
+        assert Fcgi(listen).request("/").text().split()[1] != pid
+        # a non-PHP file does not reload
+        before = set(b.workers())
+        with open(os.path.join(src, "notes.txt"), "w") as f:
+            f.write("x")
+        time.sleep(1.5)
+        assert set(b.workers()) == before, "a .txt change reloaded pfpm"
+    finally:
+        b.stop()
+
+
 # ---------------------------------------------------------------------------
 # soak: 20,000 requests on one worker
 
