@@ -420,6 +420,26 @@ log_slow(const char *text, size_t len)
 	send_frame(KIND_SLOW, buf, len);
 }
 
+/* The fields of a record that come from the request's scoreboard slot
+ * (the caller adds remote, now_wall_us and the figures). */
+void
+accesslog_rec_init(struct access_rec *r, const char *pool_name,
+    const struct sb_slot *s, int status)
+{
+	memset(r, 0, sizeof *r);
+	r->pool = pool_name;
+	r->pid = getpid();
+	r->ppid = getppid();
+	r->method = s->method;
+	r->uri = s->uri;
+	r->query = s->query;
+	r->script = s->script;
+	r->user = s->user;
+	r->content_length = s->content_length;
+	r->status = status;
+	r->start_wall_us = s->req_wall_us;
+}
+
 /* In a worker: log one request (one write, so the frame arrives whole). */
 void
 accesslog_write(const struct access_rec *r)

@@ -477,6 +477,22 @@ static const struct {
 	{ "process.max", 0, 1000000 },
 };
 
+/* The range of an integer directive; false if it has none. */
+bool
+conf_int_range(const char *name, long *min, long *max)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof int_ranges / sizeof int_ranges[0]; i++) {
+		if (strcmp(int_ranges[i].name, name) == 0) {
+			*min = int_ranges[i].min;
+			*max = int_ranges[i].max;
+			return true;
+		}
+	}
+	return false;
+}
+
 static int
 validate_int(cfg_t *cfg, cfg_opt_t *opt)
 {

@@ -1712,35 +1712,16 @@ emit_str(struct emit *e, const char *name, const struct setting *s,
 }
 
 /* pfpm's ranges (config.c's int_ranges) for the integers php-fpm has. */
+/* Does v fit pfpm's range for this directive (the one config.c checks)? */
 static bool
 in_pfpm_range(const char *name, long v, long *min, long *max)
 {
-	static const struct {
-		const char *name;
-		long min;
-		long max;
-	} ranges[] = {
-		{ "pm.max_children", 1, 100000 },
-		{ "pm.start_servers", 0, 100000 },
-		{ "pm.min_spare_servers", 0, 100000 },
-		{ "pm.max_spare_servers", 0, 100000 },
-		{ "pm.max_spawn_rate", 1, 100000 },
-		{ "pm.max_requests", 0, INT_MAX },
-		{ "listen.backlog", -1, 65535 },
-		{ "emergency_restart_threshold", 0, 100000 },
-		{ "process.max", 0, 1000000 },
-	};
-	size_t k;
-
-	for (k = 0; k < sizeof ranges / sizeof ranges[0]; k++)
-		if (strcmp(ranges[k].name, name) == 0) {
-			*min = ranges[k].min;
-			*max = ranges[k].max;
-			return v >= *min && v <= *max;
-		}
-	*min = LONG_MIN;
-	*max = LONG_MAX;
-	return true;
+	if (!conf_int_range(name, min, max)) {
+		*min = LONG_MIN;
+		*max = LONG_MAX;
+		return true;
+	}
+	return v >= *min && v <= *max;
 }
 
 static void

@@ -169,6 +169,7 @@ void conf_free(struct conf *);
 int conf_parse_size(const char *, int64_t *);
 int conf_parse_duration(const char *, int64_t *);
 int conf_parse_listen(const char *, struct conf_listen *, char **);
+bool conf_int_range(const char *, long *, long *);
 
 /* scoreboard.c: shared memory, one slot per process. */
 enum sb_state {
@@ -449,6 +450,8 @@ bool accesslog_suppressed(const struct pool_conf *, const struct access_rec *);
 void accesslog_worker_init(const struct pool_conf *, int);
 bool accesslog_enabled(void);
 void accesslog_write(const struct access_rec *);
+void accesslog_rec_init(struct access_rec *, const char *, const struct sb_slot *,
+    int);
 size_t accesslog_demux(const char *, size_t, int, int);
 void log_slow(const char *, size_t);
 int accesslog_open(const char *, char **);

@@ -1001,19 +1001,9 @@ log_access(struct sb_slot *slot)
 	if (!accesslog_enabled() || slot == NULL)
 		return;
 	sb_cpu_us(&u, &sy);
-	memset(&r, 0, sizeof r);
-	r.pool = cur_pool != NULL ? cur_pool->name : NULL;
-	r.pid = getpid();
-	r.ppid = getppid();
-	r.method = slot->method;
-	r.uri = slot->uri;
-	r.query = slot->query;
-	r.script = slot->script;
-	r.user = slot->user;
+	accesslog_rec_init(&r, cur_pool != NULL ? cur_pool->name : NULL, slot,
+	    SG(sapi_headers).http_response_code);
 	r.remote = worker_peer();
-	r.content_length = slot->content_length;
-	r.status = SG(sapi_headers).http_response_code;
-	r.start_wall_us = slot->req_wall_us;
 	r.now_wall_us = sb_wall_us();
 	r.duration_us = sb_now_us() - slot->req_start_us;
 	r.cpu_user_us = u - req_cpu_user;

@@ -825,19 +825,8 @@ status_serve(struct fcgi_conn *c, const struct worker_ctx *w)
 	s->last_cpu_us = s->last_cpu_user_us + s->last_cpu_sys_us;
 	s->last_memory = 0;	/* no PHP ran */
 	if (accesslog_enabled()) {
-		memset(&r, 0, sizeof r);
-		r.pool = p->name;
-		r.pid = getpid();
-		r.ppid = getppid();
-		r.method = s->method;
-		r.uri = s->uri;
-		r.query = s->query;
-		r.script = s->script;
-		r.user = s->user;
+		accesslog_rec_init(&r, p->name, s, 200);
 		r.remote = worker_peer();
-		r.content_length = s->content_length;
-		r.status = 200;
-		r.start_wall_us = s->req_wall_us;
 		r.now_wall_us = sb_wall_us();
 		r.duration_us = s->last_duration_us;
 		r.cpu_user_us = s->last_cpu_user_us;
