@@ -749,6 +749,25 @@ fcgi_finish_input(struct fcgi_conn *c)
 	return n == 0 ? 0 : -1;
 }
 
+/* Consume STDIN records already in our buffer, up to the body's end. */
+static void
+stdin_end_buffered(struct fcgi_conn *c)
+{
+	while (!c->stdin_eof && c->in_request && c->content_left == 0 &&
+	    c->padding_left == 0 && c->in_len - c->in_pos >= 8) {
+		const unsigned char *h = c->in + c->in_pos;
+		size_t clen = (size_t)(h[4] << 8 | h[5]), plen = h[6];
+
+		if (h[0] != FCGI_VERSION_1 || h[1] != FCGI_STDIN ||
+		    (h[2] << 8 | h[3]) != c->req_id ||
+		    c->in_len - c->in_pos < 8 + clen + plen)
+			return;
+		c->in_pos += 8 + clen + plen;
+		if (clen == 0)
+			c->stdin_eof = true;
+	}
+}
+
 /*
  * Close like php-fpm: stop writing, then read whatever the peer still
  * sends (the empty STDIN record Apache may not have written yet) for a
@@ -763,7 +782,18 @@ fcgi_linger_close(struct fcgi_conn *c)
 
 	if (c->fd < 0)
 		return;
-	if (shutdown(c->fd, SHUT_WR) == 0) {
+	/*
+	 * Usually the body's end (the empty STDIN record) came with the
+	 * params and sits in our buffer: then the peer has sent all it will
+	 * and we need not wait for it.
+	 */
+	stdin_end_buffered(c);
+	shutdown(c->fd, SHUT_WR);
+	if (c->stdin_eof) {
+		/* Only what already arrived: nothing more is coming. */
+		while (recv(c->fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+			;
+	} else {
 		while (rounds++ < 64 && poll(&pfd, 1, 200) == 1 &&
 		    recv(c->fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
 			;
