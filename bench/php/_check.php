@@ -1,7 +1,9 @@
 <?php
 // Used by bench/run before measuring, to show that both backends run the same
-// PHP configuration (same php.ini, same scanned ini files, opcache up).
-// Not benchmarked.
+// PHP configuration (same php.ini, same scanned ini files, opcache up) and
+// that pfpm runs in the expected mode.  Served directly (/__bench_check) or,
+// for the Laravel scenarios, from a route of bench's copy of the app (see
+// bench/laravel/prepare).  Not benchmarked.
 $op = function_exists('opcache_get_status') ? @opcache_get_status(false) : false;
 header('Content-Type: application/json');
 echo json_encode([
@@ -17,4 +19,6 @@ echo json_encode([
     'memory_limit'   => ini_get('memory_limit'),
     'extensions'     => get_loaded_extensions(),
     'zend_extensions'=> get_loaded_extensions(true),
+    // pfpm only: pool, mode (classic/worker), pid, requests served by this process
+    'pfpm_worker'    => function_exists('pfpm_worker_info') ? pfpm_worker_info() : null,
 ]);
