@@ -190,6 +190,8 @@ static PHP_FUNCTION(pfpm_worker_info)
 	add_assoc_string(return_value, "pool", w != NULL ?
 	    w->pool->name : (char *)"");
 	add_assoc_string(return_value, "role", "request");
+	/* The process name: the role (task, timer and named processes will come). */
+	add_assoc_string(return_value, "name", "request");
 	add_assoc_string(return_value, "mode", w != NULL && w->pool->worker != NULL ?
 	    "worker" : "classic");
 	if (w != NULL && w->pool->app_root != NULL)

@@ -604,3 +604,52 @@ def test_daemonize_detaches_stdio():
         assert p.returncode == 0, (p.returncode, err)
     finally:
         _kill_daemon(pidfile)
+
+
+def test_emergency_restart_threshold_reloads():
+    """emergency_restart_threshold crashes within the interval: the master
+    reloads (same pid, a new generation of workers)."""
+    b = P.start_pfpm(TMP, "emerg", pool={"pm": "static", "pm.max_children": 2},
+                     global_opts={"emergency_restart_threshold": 3,
+                                  "emergency_restart_interval": "1m"},
+                     wait_children=2)
+    try:
+        master = b.pid
+        for _ in range(3):
+            P.fcgi_request(b.addr(), "proc_crash.php", timeout=60)
+        assert b.wait_log("emergency_restart_threshold", 0, 20), H.tail(b.log_path)
+        assert b.wait_log("reloading: starting a new generation", 0, 20), H.tail(b.log_path)
+        r = P.fcgi_request(b.addr(), "proc_info.php", timeout=60)
+        assert r.ok(), r
+        assert b.pid == master and b.alive()
+    finally:
+        b.stop()
+
+
+def test_process_max_caps_all_pools():
+    pools = [{"name": n, "listen": TMP.file("pmax-%s.sock" % n), "pm": "static",
+              "pm.max_children": 2} for n in ("a", "b")]
+    b = P.start_pfpm(TMP, "pmax", pools=pools, global_opts={"process.max": 3})
+    try:
+        assert H.wait_for(lambda: len(b.workers()) == 3, 15, 0.1), b.workers()
+        time.sleep(1)
+        assert len(b.workers()) == 3, "process.max = 3 exceeded: %r" % b.workers()
+        assert "process.max (3) reached" in b.log_text(), H.tail(b.log_path)
+    finally:
+        b.stop()
+
+
+def test_chroot():
+    """Workers chroot into the pool's directory; SCRIPT_FILENAME is a path
+    inside it, as with php-fpm."""
+    root = TMP.sub("chroot-root", mode=0o755)
+    os.makedirs(os.path.join(root, "www"), exist_ok=True)
+    with open(os.path.join(root, "www", "c.php"), "w") as f:
+        f.write('<?php echo __FILE__, "|", file_exists("/etc/hostname") ? "host" : "jail";')
+    b = P.start_pfpm(TMP, "chroot", pool={"pm": "static", "pm.max_children": 1,
+                                           "chroot": root}, wait_children=1)
+    try:
+        r = P.fcgi_request(b.addr(), "/www/c.php", timeout=30)
+        assert r.ok() and r.body == b"/www/c.php|jail", r
+    finally:
+        b.stop()
