@@ -643,6 +643,28 @@ def make_backend(kind, *args, **kw):
 # ---------------------------------------------------------------------------
 # nginx
 
+def nginx_prelude(d, workers=1, connections=512):
+    """nginx.conf up to the server blocks, everything in the daemon d's test dir."""
+    t = d.tmp
+    out = ["user root;"] if IS_ROOT else []
+    return out + [
+        "worker_processes %d;" % workers,
+        "pid %s;" % t.file("%s.pid" % d.name),
+        "error_log %s notice;" % d.log_path,
+        "events { worker_connections %d; }" % connections,
+        "http {",
+        "    access_log %s;" % t.file("%s.access.log" % d.name),
+        "    client_body_temp_path %s;" % t.sub("%s-tmp" % d.name, "body"),
+        "    fastcgi_temp_path %s;" % t.sub("%s-tmp" % d.name, "fastcgi"),
+        "    proxy_temp_path %s;" % t.sub("%s-tmp" % d.name, "proxy"),
+        "    scgi_temp_path %s;" % t.sub("%s-tmp" % d.name, "scgi"),
+        "    uwsgi_temp_path %s;" % t.sub("%s-tmp" % d.name, "uwsgi"),
+        "    default_type application/octet-stream;",
+        "    sendfile off;",
+        "    keepalive_timeout 30s;",
+    ]
+
+
 class Nginx(Daemon):
     """servers: list of dicts
         name        label (per-server error log <tmp>/nginx-<name>.error.log)
@@ -697,27 +719,11 @@ class Nginx(Daemon):
         lines.append("fastcgi_read_timeout %ds;" % s.get("read_timeout", 30))
         return "\n            ".join(lines)
 
+    def prelude(self, workers=1, connections=512):
+        return nginx_prelude(self, workers, connections)
+
     def conf_text(self):
-        t = self.tmp
-        out = []
-        if IS_ROOT:
-            out.append("user root;")
-        out += [
-            "worker_processes 1;",
-            "pid %s;" % t.file("%s.pid" % self.name),
-            "error_log %s notice;" % self.log_path,
-            "events { worker_connections 512; }",
-            "http {",
-            "    access_log %s;" % t.file("%s.access.log" % self.name),
-            "    client_body_temp_path %s;" % t.sub("%s-tmp" % self.name, "body"),
-            "    fastcgi_temp_path %s;" % t.sub("%s-tmp" % self.name, "fastcgi"),
-            "    proxy_temp_path %s;" % t.sub("%s-tmp" % self.name, "proxy"),
-            "    scgi_temp_path %s;" % t.sub("%s-tmp" % self.name, "scgi"),
-            "    uwsgi_temp_path %s;" % t.sub("%s-tmp" % self.name, "uwsgi"),
-            "    default_type application/octet-stream;",
-            "    sendfile off;",
-            "    keepalive_timeout 30s;",
-        ]
+        out = self.prelude()
         for s in self.servers:
             upstream = None
             if s.get("keepalive"):

@@ -118,23 +118,7 @@ class LaravelNginx(H.Daemon):
         return ["127.0.0.1:%d" % s["port"] for s in self.servers]
 
     def conf_text(self):
-        t = self.tmp
-        out = ["user root;"] if H.IS_ROOT else []
-        out += [
-            "worker_processes 2;",
-            "pid %s;" % t.file("%s.pid" % self.name),
-            "error_log %s notice;" % self.log_path,
-            "events { worker_connections 1024; }",
-            "http {",
-            "    access_log %s;" % t.file("%s.access.log" % self.name),
-            "    client_body_temp_path %s;" % t.sub("%s-tmp" % self.name, "body"),
-            "    fastcgi_temp_path %s;" % t.sub("%s-tmp" % self.name, "fastcgi"),
-            "    proxy_temp_path %s;" % t.sub("%s-tmp" % self.name, "proxy"),
-            "    scgi_temp_path %s;" % t.sub("%s-tmp" % self.name, "scgi"),
-            "    uwsgi_temp_path %s;" % t.sub("%s-tmp" % self.name, "uwsgi"),
-            "    default_type application/octet-stream;",
-            "    keepalive_timeout 30s;",
-        ]
+        out = H.nginx_prelude(self, workers=2, connections=1024)
         for s in self.servers:
             b = H.parse_addr(s["backend"])
             target = "unix:%s" % b[1] if b[0] == "unix" else "%s:%d" % (b[1], b[2])

@@ -188,25 +188,7 @@ class FrontNginx(H.Nginx):
     cached connections and fastcgi_keep_conn on."""
 
     def conf_text(self):
-        t = self.tmp
-        out = []
-        if H.IS_ROOT:
-            out.append("user root;")
-        out += [
-            "worker_processes 1;",
-            "pid %s;" % t.file("%s.pid" % self.name),
-            "error_log %s notice;" % self.log_path,
-            "events { worker_connections 512; }",
-            "http {",
-            "    access_log %s;" % t.file("%s.access.log" % self.name),
-            "    client_body_temp_path %s;" % t.sub("%s-tmp" % self.name, "body"),
-            "    fastcgi_temp_path %s;" % t.sub("%s-tmp" % self.name, "fastcgi"),
-            "    proxy_temp_path %s;" % t.sub("%s-tmp" % self.name, "proxy"),
-            "    scgi_temp_path %s;" % t.sub("%s-tmp" % self.name, "scgi"),
-            "    uwsgi_temp_path %s;" % t.sub("%s-tmp" % self.name, "uwsgi"),
-            "    default_type application/octet-stream;",
-            "    keepalive_timeout 30s;",
-        ]
+        out = self.prelude()
         for s in self.servers:
             b = H.parse_addr(s["backend"])
             target = "unix:%s" % b[1]
