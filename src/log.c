@@ -213,12 +213,6 @@ log_set_level(int level)
 	log_level = level;
 }
 
-int
-log_get_level(void)
-{
-	return log_level;
-}
-
 /* In a worker: every message names the pool and the pid. */
 void
 log_set_worker(const char *pool, int pid)

@@ -333,12 +333,6 @@ pool_conf_of(const struct pool *p)
 	return p->pc;
 }
 
-int
-pool_index(const struct pool *p)
-{
-	return p->index;
-}
-
 struct proc *
 pool_procs(struct pool *p)
 {

@@ -589,13 +589,6 @@ sapi_worker_init(const struct pool_conf *p, char **cause)
 	return 0;
 }
 
-void
-sapi_worker_shutdown(void)
-{
-	cur = NULL;
-	sapi_engine_stop();
-}
-
 /* Some servers let "/.." slip through; such paths are refused. */
 static bool
 valid_path(const char *path)
