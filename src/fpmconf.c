@@ -1605,30 +1605,35 @@ struct emit {
 	const char *indent;
 };
 
+/* One output line: indent, a prefix, then the formatted text. */
+static void PRINTFLIKE(3, 0)
+out_vline(struct emit *e, const char *prefix, const char *fmt, va_list ap)
+{
+	char *s;
+
+	xvasprintf(&s, fmt, ap);
+	text_printf(&e->cv->out, "%s%s%s\n", e->indent, prefix, s);
+	free(s);
+}
+
 static void PRINTFLIKE(2, 3)
 out_line(struct emit *e, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
 
 	va_start(ap, fmt);
-	xvasprintf(&s, fmt, ap);
+	out_vline(e, "", fmt, ap);
 	va_end(ap);
-	text_printf(&e->cv->out, "%s%s\n", e->indent, s);
-	free(s);
 }
 
 static void PRINTFLIKE(2, 3)
 out_note(struct emit *e, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
 
 	va_start(ap, fmt);
-	xvasprintf(&s, fmt, ap);
+	out_vline(e, "# pfpm: note: ", fmt, ap);
 	va_end(ap);
-	text_printf(&e->cv->out, "%s# pfpm: note: %s\n", e->indent, s);
-	free(s);
 }
 
 /* A directive left out: "name = value (file:line): why". */
@@ -1636,15 +1641,14 @@ static void PRINTFLIKE(3, 4)
 out_drop(struct emit *e, const char *what, const char *fmt, ...)
 {
 	va_list ap;
-	char *s;
+	char *prefix;
 
+	xasprintf(&prefix, "# pfpm: cannot carry over: %s: ", what);
 	va_start(ap, fmt);
-	xvasprintf(&s, fmt, ap);
+	out_vline(e, prefix, fmt, ap);
 	va_end(ap);
-	text_printf(&e->cv->out, "%s# pfpm: cannot carry over: %s: %s\n",
-	    e->indent, what, s);
+	free(prefix);
 	e->cv->dropped++;
-	free(s);
 }
 
 static void
