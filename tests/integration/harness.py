@@ -869,19 +869,8 @@ class Apache(Daemon):
 # ---------------------------------------------------------------------------
 # HTTP client
 
-class Response:
-    def __init__(self):
-        self.status = None
-        self.reason = None
-        self.version = None
-        self.headers = []          # [(name, value)] in received order, duplicates kept
-        self.body = b""            # empty when hashed
-        self.body_len = 0
-        self.body_sha1 = None
-        self.hashed = False
-        self.chunks = []           # [(seconds since request sent, bytes)] (stream mode)
-        self.elapsed = None        # seconds from request sent to body complete
-        self.port = None
+class HeaderAccess:
+    """Lookups over self.headers ([(name, value)]) and self.body (bytes)."""
 
     def header(self, name, default=None):
         for k, v in self.headers:
@@ -894,6 +883,21 @@ class Response:
 
     def text(self):
         return self.body.decode("utf-8", "replace")
+
+
+class Response(HeaderAccess):
+    def __init__(self):
+        self.status = None
+        self.reason = None
+        self.version = None
+        self.headers = []          # [(name, value)] in received order, duplicates kept
+        self.body = b""            # empty when hashed
+        self.body_len = 0
+        self.body_sha1 = None
+        self.hashed = False
+        self.chunks = []           # [(seconds since request sent, bytes)] (stream mode)
+        self.elapsed = None        # seconds from request sent to body complete
+        self.port = None
 
     def __repr__(self):
         return "<Response %s %s %d bytes>" % (self.status, self.reason, self.body_len)

@@ -66,7 +66,7 @@ def _stream(rtype, data):
     return b"".join(out)
 
 
-class Reply:
+class Reply(H.HeaderAccess):
     def __init__(self, stdout, stderr):
         self.stdout, self.stderr = stdout, stderr
         head, _, self.body = stdout.partition(b"\r\n\r\n")
@@ -79,18 +79,6 @@ class Reply:
                 self.status = int(v.split()[0])
             elif k:
                 self.headers.append((k, v))
-
-    def header(self, name, default=None):
-        for k, v in self.headers:
-            if k.lower() == name.lower():
-                return v
-        return default
-
-    def header_all(self, name):
-        return [v for k, v in self.headers if k.lower() == name.lower()]
-
-    def text(self):
-        return self.body.decode("utf-8", "replace")
 
     def json(self):
         try:
