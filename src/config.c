@@ -370,6 +370,85 @@ conf_parse_listen(const char *s, struct conf_listen *l, char **cause)
 	return 0;
 }
 
+/*
+ * task_queue: "sqlite:/path/to/file.db" or
+ * "redis://[:password@]host[:port][/db]" (port 6379 and db 0 by default).
+ */
+int
+conf_parse_taskq(const char *s, struct taskq_url *u, char **cause)
+{
+	const char *p, *at, *slash, *colon, *hostend;
+	char *end;
+	long v;
+
+	memset(u, 0, sizeof *u);
+	if (strncmp(s, "sqlite:", 7) == 0) {
+		u->kind = TASKQ_SQLITE;
+		if (s[7] != '/') {
+			xasprintf(cause, "'%s': the SQLite path must be absolute (sqlite:/var/lib/pfpm/POOL.db)",
+			    s);
+			return -1;
+		}
+		u->path = xstrdup(s + 7);
+		return 0;
+	}
+	if (strncmp(s, "redis://", 8) != 0) {
+		xasprintf(cause, "'%s' is neither sqlite:/path nor redis://host:port/db",
+		    s);
+		return -1;
+	}
+	u->kind = TASKQ_REDIS;
+	u->port = 6379;
+	p = s + 8;
+	slash = strchr(p, '/');
+	at = strchr(p, '@');
+	if (at != NULL && (slash == NULL || at < slash)) {
+		if (*p == ':')
+			p++;	/* redis://:password@host: no user name */
+		u->password = xstrndup(p, (size_t)(at - p));
+		p = at + 1;
+	}
+	hostend = slash != NULL ? slash : p + strlen(p);
+	colon = memchr(p, ':', (size_t)(hostend - p));
+	u->host = xstrndup(p, (size_t)((colon != NULL ? colon : hostend) - p));
+	if (*u->host == '\0') {
+		xasprintf(cause, "'%s': no host", s);
+		goto fail;
+	}
+	if (colon != NULL) {
+		errno = 0;
+		v = strtol(colon + 1, &end, 10);
+		if (end != hostend || colon + 1 == hostend || errno != 0 ||
+		    v < 1 || v > 65535) {
+			xasprintf(cause, "'%s': bad port", s);
+			goto fail;
+		}
+		u->port = (int)v;
+	}
+	if (slash != NULL && slash[1] != '\0') {
+		errno = 0;
+		v = strtol(slash + 1, &end, 10);
+		if (*end != '\0' || errno != 0 || v < 0 || v > 65535) {
+			xasprintf(cause, "'%s': bad database number", s);
+			goto fail;
+		}
+		u->db = (int)v;
+	}
+	return 0;
+fail:
+	conf_taskq_free(u);
+	return -1;
+}
+
+void
+conf_taskq_free(struct taskq_url *u)
+{
+	free(u->path);
+	free(u->host);
+	free(u->password);
+	memset(u, 0, sizeof *u);
+}
+
 /* libconfuse callbacks for typed values; errors carry file:line. */
 static int
 cb_duration(cfg_t *cfg, cfg_opt_t *opt, const char *value, void *result)
@@ -475,6 +554,10 @@ static const struct {
 	{ "listen.backlog", -1, 65535 },
 	{ "emergency_restart_threshold", 0, 100000 },
 	{ "process.max", 0, 1000000 },
+	{ "task_workers", 0, 10000 },
+	{ "task_queue_max", 1, INT_MAX },
+	{ "task.max_requests", 0, INT_MAX },
+	{ "count", 1, 10000 },
 };
 
 /* The range of an integer directive; false if it has none. */
@@ -594,6 +677,21 @@ validate_url_path(cfg_t *cfg, cfg_opt_t *opt)
 }
 
 static int
+validate_taskq(cfg_t *cfg, cfg_opt_t *opt)
+{
+	struct taskq_url u;
+	char *cause = NULL;
+
+	if (conf_parse_taskq(cfg_opt_getnstr(opt, 0), &u, &cause) == -1) {
+		cfg_error(cfg, "option '%s': %s", cfg_opt_name(opt), cause);
+		free(cause);
+		return 0;	/* reported; go on */
+	}
+	conf_taskq_free(&u);
+	return 0;
+}
+
+static int
 validate_nonempty(cfg_t *cfg, cfg_opt_t *opt)
 {
 	const char *v = cfg_opt_getnstr(opt, 0);
@@ -681,6 +779,14 @@ static cfg_opt_t kv_opts[] = {
 	CFG_END()
 };
 
+/* process NAME { class = "..."  count = 1  restart_interval = 5s } */
+static cfg_opt_t process_opts[] = {
+	CFG_STR("class", NULL, CFGF_NODEFAULT),
+	CFG_INT("count", 1, CFGF_NONE),
+	CFG_INT_CB("restart_interval", 5000, CFGF_NONE, cb_duration),
+	CFG_END()
+};
+
 static cfg_opt_t pool_opts[] = {
 	CFG_STR("listen", NULL, CFGF_NODEFAULT),
 	CFG_STR("listen.owner", NULL, CFGF_NONE),
@@ -721,6 +827,17 @@ static cfg_opt_t pool_opts[] = {
 	CFG_STR("worker", NULL, CFGF_NONE),
 	CFG_STR("app_root", NULL, CFGF_NONE),
 	CFG_INT_CB("worker.max_memory", 0, CFGF_NONE, cb_size),
+	CFG_INT("task_workers", 0, CFGF_NONE),
+	CFG_STR("task_queue", NULL, CFGF_NONE),
+	CFG_INT_CB("task_max_payload", 1024 * 1024, CFGF_NONE, cb_size),
+	CFG_INT("task_queue_max", 100000, CFGF_NONE),
+	CFG_INT("task.max_requests", 0, CFGF_NONE),
+	CFG_INT_CB("task.backoff", 1000, CFGF_NONE, cb_duration),
+	CFG_INT_CB("task.lease", 30000, CFGF_NONE, cb_duration),
+	CFG_BOOL("timer", cfg_false, CFGF_NONE),
+	CFG_BOOL("timer.global_lock", cfg_false, CFGF_NONE),
+	CFG_INT_CB("timer.lock_lease", 5000, CFGF_NONE, cb_duration),
+	CFG_SEC("process", process_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_STR("pm.status_path", NULL, CFGF_NONE),
 	CFG_STR("ping.path", NULL, CFGF_NONE),
 	CFG_STR("ping.response", NULL, CFGF_NONE),
@@ -742,6 +859,7 @@ static cfg_opt_t main_opts[] = {
 	CFG_INT_CB("process_control_timeout", 10000, CFGF_NONE, cb_duration),
 	CFG_INT("process.max", 0, CFGF_NONE),
 	CFG_STR("watch", NULL, CFGF_NONE),
+	CFG_STR("state_dir", LOCALSTATEDIR "/lib/pfpm", CFGF_NONE),
 	CFG_SEC("pool", pool_opts, CFGF_MULTI | CFGF_TITLE | CFGF_NO_TITLE_DUPES),
 	CFG_FUNC("include", cb_include),
 	CFG_END()
@@ -909,6 +1027,26 @@ check_pool(struct pool_conf *p)
 		    p->chroot);
 	if (p->chdir != NULL && p->chdir[0] != '/')
 		POOL_ERR(p, "option 'chdir': '%s' is not an absolute path", p->chdir);
+	if (p->worker == NULL) {
+		if (p->task_workers > 0)
+			POOL_ERR(p, "option 'task_workers' needs worker mode (option 'worker')");
+		if (p->timer)
+			POOL_ERR(p, "option 'timer' needs worker mode (option 'worker')");
+		if (p->n_processes > 0)
+			POOL_ERR(p, "section 'process %s' needs worker mode (option 'worker')",
+			    p->processes[0].name);
+	}
+	if (p->timer_global_lock && (!p->timer || p->task_queue == NULL ||
+	    p->taskq.kind != TASKQ_REDIS))
+		POOL_ERR(p, "option 'timer.global_lock' needs 'timer = on' and a Redis 'task_queue' (redis://host:port/db)");
+	if (p->task_max_payload < 1 || p->task_max_payload > 64 * 1024 * 1024)
+		POOL_ERR(p, "option 'task_max_payload' must be between 1 and 64M");
+	for (size_t i = 0; i < p->n_processes; i++)
+		if (p->processes[i].class_name == NULL ||
+		    *p->processes[i].class_name == '\0')
+			log_error("%s:%d: [pool %s] process %s: option 'class' is required",
+			    p->file, p->processes[i].line, p->name,
+			    p->processes[i].name), conf_errors++;
 	for (size_t i = 0; i < p->n_access_suppress; i++)
 		if (p->access_suppress[i][0] != '/')
 			POOL_ERR(p, "option 'access.suppress_path': '%s' must start with a '/'",
@@ -999,6 +1137,32 @@ read_pool(cfg_t *sec)
 	p->worker_script = worker_script(p->worker);
 	p->app_root = dup_or_null(cfg_getstr(sec, "app_root"));
 	p->worker_max_memory = cfg_getint(sec, "worker.max_memory");
+	p->task_workers = (int)cfg_getint(sec, "task_workers");
+	p->task_queue = dup_or_null(cfg_getstr(sec, "task_queue"));
+	if (p->task_queue != NULL &&
+	    conf_parse_taskq(p->task_queue, &p->taskq, &cause) == -1)
+		free(cause);	/* already reported by validate_taskq */
+	p->task_max_payload = cfg_getint(sec, "task_max_payload");
+	p->task_queue_max = (int)cfg_getint(sec, "task_queue_max");
+	p->task_max_requests = (int)cfg_getint(sec, "task.max_requests");
+	p->task_backoff_ms = cfg_getint(sec, "task.backoff");
+	p->task_lease_ms = cfg_getint(sec, "task.lease");
+	p->timer = cfg_getbool(sec, "timer");
+	p->timer_global_lock = cfg_getbool(sec, "timer.global_lock");
+	p->timer_lock_lease_ms = cfg_getint(sec, "timer.lock_lease");
+	for (i = 0; i < cfg_size(sec, "process"); i++) {
+		cfg_t *ps = cfg_getnsec(sec, "process", i);
+		struct process_conf *pr;
+
+		p->processes = xreallocarray(p->processes, p->n_processes + 1,
+		    sizeof *p->processes);
+		pr = &p->processes[p->n_processes++];
+		pr->name = xstrdup(cfg_title(ps));
+		pr->class_name = dup_or_null(cfg_getstr(ps, "class"));
+		pr->count = (int)cfg_getint(ps, "count");
+		pr->restart_interval_ms = cfg_getint(ps, "restart_interval");
+		pr->line = ps->line;	/* where it closes: libconfuse knows no other */
+	}
 	p->status_path = dup_or_null(cfg_getstr(sec, "pm.status_path"));
 	p->ping_path = dup_or_null(cfg_getstr(sec, "ping.path"));
 	/* php-fpm: ping.response only matters with ping.path; "pong" by default. */
@@ -1055,7 +1219,8 @@ set_validators(cfg_t *cfg)
 		"pool|pm.max_spawn_rate", "pool|pm.max_requests",
 		"pool|listen.backlog", "pool|request_slowlog_trace_depth",
 		"emergency_restart_threshold",
-		"process.max",
+		"process.max", "pool|task_workers", "pool|task_queue_max",
+		"pool|task.max_requests", "pool|process|count",
 	};
 	size_t i;
 
@@ -1070,6 +1235,7 @@ set_validators(cfg_t *cfg)
 	cfg_set_validate_func(cfg, "pool|ping.response", validate_nonempty);
 	cfg_set_validate_func(cfg, "pool|access.log", validate_nonempty);
 	cfg_set_validate_func(cfg, "pool|access.format", validate_access_format);
+	cfg_set_validate_func(cfg, "pool|task_queue", validate_taskq);
 }
 
 /* Parse and check a whole configuration; NULL after logging every error. */
@@ -1116,6 +1282,7 @@ conf_load(const char *path)
 	    "process_control_timeout");
 	c->process_max = (int)cfg_getint(cfg, "process.max");
 	c->watch = split_words(cfg_getstr(cfg, "watch"), &c->n_watch);
+	c->state_dir = xstrdup(cfg_getstr(cfg, "state_dir"));
 	for (i = 0; i < c->n_watch; i++) {
 		struct stat st;
 		if (stat(c->watch[i], &st) == -1 || !S_ISDIR(st.st_mode)) {
@@ -1140,6 +1307,19 @@ conf_load(const char *path)
 		conf_errors++;
 	}
 	for (i = 0; i < c->npools; i++) {
+		struct pool_conf *p = c->pools[i];
+		char *cause = NULL;
+
+		/* The embedded queue's default home: STATE_DIR/POOL.db. */
+		if (p->task_queue == NULL && (p->task_workers > 0 ||
+		    p->timer_global_lock)) {
+			xasprintf(&p->task_queue, "sqlite:%s/%s.db", c->state_dir,
+			    p->name);
+			if (conf_parse_taskq(p->task_queue, &p->taskq, &cause) == -1) {
+				POOL_ERR(p, "option 'state_dir': %s", cause);
+				free(cause);
+			}
+		}
 		for (j = 0; j < i; j++) {
 			struct pool_conf *a = c->pools[j], *b = c->pools[i];
 			if (a->listen != NULL && b->listen != NULL &&
@@ -1206,6 +1386,13 @@ pool_conf_free(struct pool_conf *p)
 	free_kv(p->php_values, p->n_php_values);
 	free_kv(p->php_admin_values, p->n_php_admin_values);
 	free_words(p->limit_extensions, p->n_limit_extensions);
+	free(p->task_queue);
+	conf_taskq_free(&p->taskq);
+	for (size_t i = 0; i < p->n_processes; i++) {
+		free(p->processes[i].name);
+		free(p->processes[i].class_name);
+	}
+	free(p->processes);
 	free(p);
 }
 
@@ -1224,5 +1411,6 @@ conf_free(struct conf *c)
 	free(c->error_log);
 	free(c->php_ini);
 	free_words(c->watch, c->n_watch);
+	free(c->state_dir);
 	free(c);
 }

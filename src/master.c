@@ -33,7 +33,7 @@
 enum master_state { M_RUNNING, M_DRAINING, M_STOPPING };
 
 /* epoll tags: which kind of fd woke us. */
-enum { EV_SIGNAL = 1, EV_TIMER, EV_LISTEN, EV_OUTPUT, EV_LOG, EV_WATCH };
+enum { EV_SIGNAL = 1, EV_TIMER, EV_LISTEN, EV_OUTPUT, EV_LOG, EV_WATCH, EV_TASK };
 #define WATCH_DEBOUNCE_US 300000	/* an editor's save is several events */
 #define EV_TAG(kind, i) (((uint64_t)(kind) << 32) | (uint32_t)(i))
 
@@ -122,6 +122,7 @@ close_master_fds(void)
 	close(timerfd);
 	if (watchfd != -1)
 		close(watchfd);
+	taskq_child_cleanup();
 	for (i = 0; i < npools; i++) {
 		struct proc *pr;
 		for (pr = pool_procs(pools[i]); pr != NULL; pr = pr->next) {
@@ -164,6 +165,34 @@ inherited_fd(const struct conf_listen *l)
 	return fd;
 }
 
+/*
+ * An inherited socket bound to exactly this address (the task queues'
+ * abstract sockets), or -1.
+ */
+int
+master_inherited_socket(const struct sockaddr *sa, unsigned int salen)
+{
+	const char *env = getenv(ENV_FDS);
+	char *copy, *tok, *save;
+	struct sockaddr_storage ss;
+	int fd = -1;
+
+	if (env == NULL)
+		return -1;
+	copy = xstrdup(env);
+	for (tok = strtok_r(copy, ",", &save); tok != NULL && fd == -1;
+	    tok = strtok_r(NULL, ",", &save)) {
+		int cand = atoi(tok);
+		socklen_t len = sizeof ss;
+
+		if (cand > 2 && getsockname(cand, (struct sockaddr *)&ss, &len) == 0 &&
+		    len == salen && memcmp(&ss, sa, salen) == 0)
+			fd = cand;
+	}
+	free(copy);
+	return fd;
+}
+
 /* Inherited sockets no pool claimed any more are closed. */
 static void
 close_unclaimed_fds(void)
@@ -179,8 +208,11 @@ close_unclaimed_fds(void)
 	    tok = strtok_r(NULL, ",", &save)) {
 		int fd = atoi(tok);
 		bool used = systemd_listen_activated(fd);	/* sd.c's */
-		for (i = 0; i < npools; i++)
-			used = used || pool_listen_fd(pools[i]) == fd;
+		for (i = 0; i < npools; i++) {
+			struct taskq *tq = pool_taskq(pools[i]);
+			used = used || pool_listen_fd(pools[i]) == fd ||
+			    (tq != NULL && taskq_listen_fd(tq) == fd);
+		}
 		if (fd > 2 && !used) {
 			/* A pool removed by the reload: its socket file goes too. */
 			struct sockaddr_un un;
@@ -193,6 +225,34 @@ close_unclaimed_fds(void)
 	}
 	free(copy);
 	unsetenv(ENV_FDS);
+}
+
+/* A process of the previous generation (for the task queue's peer check). */
+bool
+master_old_child(pid_t pid)
+{
+	size_t i;
+
+	for (i = 0; i < nold; i++)
+		if (old_pids[i] == pid)
+			return true;
+	return false;
+}
+
+/* taskq.c's sockets in our epoll; events 0 removes one. */
+static void
+watch_task_fd(int fd, uint32_t events)
+{
+	struct epoll_event ev = { .events = events,
+	    .data.u64 = EV_TAG(EV_TASK, fd) };
+
+	if (events == 0) {
+		epoll_ctl(epfd, EPOLL_CTL_DEL, fd, NULL);
+		return;
+	}
+	if (epoll_ctl(epfd, EPOLL_CTL_MOD, fd, &ev) == -1 &&
+	    (errno != ENOENT || epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == -1))
+		log_syserr("epoll_ctl (task queue)");
 }
 
 static void
@@ -268,12 +328,20 @@ reexec(void)
 	struct proc *pr;
 
 	for (i = 0; i < npools; i++) {
+		struct taskq *tq = pool_taskq(pools[i]);
 		int fd = pool_listen_fd(pools[i]);
 		fcntl(fd, F_SETFD, 0);
 		xasprintf(&tmp, "%s%s%d", fds != NULL ? fds : "",
 		    fds != NULL ? "," : "", fd);
 		free(fds);
 		fds = tmp;
+		if (tq != NULL) {
+			fd = taskq_listen_fd(tq);
+			fcntl(fd, F_SETFD, 0);
+			xasprintf(&tmp, "%s,%d", fds, fd);
+			free(fds);
+			fds = tmp;
+		}
 		for (pr = pool_procs(pools[i]); pr != NULL; pr = pr->next) {
 			xasprintf(&tmp, "%s%s%d", pids != NULL ? pids : "",
 			    pids != NULL ? "," : "", (int)pr->pid);
@@ -291,6 +359,12 @@ reexec(void)
 		setenv(ENV_FDS, fds, 1);
 	if (pids != NULL)
 		setenv(ENV_OLD, pids, 1);
+	/* Tasks received are stored before the queue changes hands. */
+	taskq_flush_all();
+	for (i = 0; i < npools; i++)
+		for (pr = pool_procs(pools[i]); pr != NULL; pr = pr->next)
+			if (pr->role == ROLE_PROCESS)
+				kill(pr->pid, SIGUSR2);	/* onReload() */
 	setenv("PFPM_REEXEC", "1", 1);
 	free(fds);
 	free(pids);
@@ -304,8 +378,12 @@ reexec(void)
 	unsetenv(ENV_FDS);
 	unsetenv(ENV_OLD);
 	unsetenv("PFPM_REEXEC");
-	for (i = 0; i < npools; i++)
+	for (i = 0; i < npools; i++) {
 		fcntl(pool_listen_fd(pools[i]), F_SETFD, FD_CLOEXEC);
+		if (pool_taskq(pools[i]) != NULL)
+			fcntl(taskq_listen_fd(pool_taskq(pools[i])), F_SETFD,
+			    FD_CLOEXEC);
+	}
 }
 
 static void
@@ -526,6 +604,7 @@ tick(void)
 		pool_maintain(pools[i], now);
 		all_ready = all_ready && pool_ready(pools[i]);
 	}
+	taskq_tick_all(now);
 	notify_systemd(now, all_ready);
 	/* The new generation serves: let the previous one finish and go. */
 	if (nold > 0 && !old_quit_sent && (all_ready || state != M_RUNNING)) {
@@ -613,8 +692,13 @@ open_pools(void)
 	size_t i, slots = 0;
 	char *cause = NULL;
 
-	for (i = 0; i < conf->npools; i++)
-		slots += (size_t)conf->pools[i]->max_children;
+	for (i = 0; i < conf->npools; i++) {
+		const struct pool_conf *pc = conf->pools[i];
+		slots += (size_t)pc->max_children + (size_t)pc->task_workers +
+		    (pc->timer ? 1 : 0);
+		for (size_t k = 0; k < pc->n_processes; k++)
+			slots += (size_t)pc->processes[k].count;
+	}
 	/* Room for a draining generation beside the new one. */
 	slots = slots * 2 + 4;
 	if (conf->process_max > 0 && (size_t)conf->process_max * 2 < slots)
@@ -687,6 +771,7 @@ master_run(struct conf *c, int ready_fd)
 	    (timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) == -1 ||
 	    (epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("cannot set up the event loop");
+	taskq_set_watch(watch_task_fd);	/* before the pools open their queues */
 	if (open_pools() == -1) {
 		cleanup();
 		return 1;
@@ -715,7 +800,7 @@ master_run(struct conf *c, int ready_fd)
 	}
 
 	while (state == M_RUNNING || total_children() > 0) {
-		n = epoll_wait(epfd, evs, 32, -1);
+		n = epoll_wait(epfd, evs, 32, taskq_timeout_ms());
 		if (n == -1) {
 			if (errno == EINTR)
 				continue;
@@ -759,10 +844,14 @@ master_run(struct conf *c, int ready_fd)
 				if (watch_read(watchfd) && watch_reload_us == 0)
 					watch_reload_us = sb_now_us() + WATCH_DEBOUNCE_US;
 				break;
+			case EV_TASK:
+				taskq_event((int)arg, evs[i].events);
+				break;
 			default:
 				break;
 			}
 		}
+		taskq_flush_all();
 		sync_watches();
 	}
 	log_notice("exiting, bye-bye!");

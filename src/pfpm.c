@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +24,8 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: pfpm [-DFRtvh] [-c file]\n"
 	    "       pfpm --convert-fpm [-p prefix] file...\n"
+	    "       pfpm [-c file] task list|stats POOL\n"
+	    "       pfpm [-c file] task retry|purge POOL ID|--all\n"
 	    "  -c, --config FILE   configuration file (default " DEFAULT_CONF ");\n"
 	    "  -y, --fpm-config FILE  the same, as php-fpm spells it\n"
 	    "  -t, --test          check the configuration and exit (1 on error)\n"
@@ -32,8 +35,34 @@ usage(FILE *f)
 	    "  --convert-fpm FILE...  print php-fpm's FILEs as pfpm configuration\n"
 	    "                      (exit 1 if a directive cannot be carried over)\n"
 	    "  -p, --prefix DIR    with --convert-fpm: php-fpm's -p prefix\n"
+	    "  task ...            the pool's task queue: list or count dead letters,\n"
+	    "                      put them back in the queue (retry) or delete them\n"
 	    "  -v, --version       print the version\n"
 	    "  -h, --help          this help\n");
+}
+
+/*
+ * Where "task ..." starts, or argc: what follows it is the subcommand's,
+ * not getopt's ("--all" is not an option of pfpm's).
+ */
+static int
+subcommand_at(int argc, char **argv)
+{
+	static const char *const with_arg[] = { "-c", "-y", "-p", "--config",
+	    "--fpm-config", "--prefix" };
+	int i;
+	size_t k;
+
+	for (i = 1; i < argc; i++) {
+		bool is_arg = false;
+
+		for (k = 0; k < sizeof with_arg / sizeof with_arg[0]; k++)
+			if (strcmp(argv[i - 1], with_arg[k]) == 0)
+				is_arg = true;
+		if (!is_arg && strcmp(argv[i], "task") == 0)
+			return i;
+	}
+	return argc;
 }
 
 /* php-fpm's rule: a root master needs a user for each pool, unless -R. */
@@ -145,7 +174,9 @@ main(int argc, char **argv)
 	struct conf *c;
 	char *cause = NULL;
 
-	while ((ch = getopt_long(argc, argv, "c:y:tFDRvhp:", longopts, NULL)) != -1) {
+	int sub = subcommand_at(argc, argv);
+
+	while ((ch = getopt_long(sub, argv, "c:y:tFDRvhp:", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 		case 'y':
@@ -189,7 +220,7 @@ main(int argc, char **argv)
 		return convert_fpm(argv + optind, (size_t)(argc - optind),
 		    prefix);
 	}
-	if (optind != argc || prefix != NULL) {
+	if (optind != sub || prefix != NULL) {
 		usage(stderr);
 		return PFPM_EXIT_USAGE;
 	}
@@ -198,6 +229,18 @@ main(int argc, char **argv)
 	/* Reloads re-read this path, possibly from another directory. */
 	if (realpath(path, abspath) != NULL)
 		path = abspath;
+	if (sub < argc) {
+		/* hiredis writes without MSG_NOSIGNAL: a dropped Redis must not kill us. */
+		signal(SIGPIPE, SIG_IGN);
+		if ((c = conf_load(path)) == NULL) {
+			fprintf(stderr, "pfpm: configuration file %s test failed\n",
+			    path);
+			return 1;
+		}
+		rc = taskq_cli(c, argc - sub - 1, argv + sub + 1);
+		conf_free(c);
+		return rc;
+	}
 	if ((c = conf_load(path)) == NULL || check_root(c, allow_root) == -1) {
 		fprintf(stderr, "pfpm: configuration file %s test failed\n", path);
 		conf_free(c);

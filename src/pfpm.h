@@ -73,6 +73,26 @@ struct conf_kv {
 	char *value;
 };
 
+/* process NAME { } in a pool: a supervised custom process (DESIGN.md section 6). */
+struct process_conf {
+	char *name;
+	char *class_name;	/* class = "App\\Processes\\Metrics" */
+	int count;
+	int64_t restart_interval_ms;
+	int line;
+};
+
+/* task_queue = sqlite:PATH | redis://[:password@]host[:port][/db] */
+enum taskq_kind { TASKQ_SQLITE, TASKQ_REDIS };
+struct taskq_url {
+	enum taskq_kind kind;
+	char *path;		/* sqlite */
+	char *host;		/* redis */
+	int port;
+	int db;
+	char *password;		/* NULL: none */
+};
+
 struct conf_listen {
 	int family;		/* AF_UNIX, AF_INET or AF_INET6 */
 	char *path;		/* AF_UNIX */
@@ -136,6 +156,21 @@ struct pool_conf {
 	char *app_root;
 	int64_t worker_max_memory;
 
+	/* Tasks, timer, custom processes (worker mode only; DESIGN.md section 5). */
+	int task_workers;		/* 0: no task queue */
+	char *task_queue;		/* as written, or the default sqlite path */
+	struct taskq_url taskq;
+	int64_t task_max_payload;	/* bytes */
+	int task_queue_max;		/* deliver returns false beyond */
+	int task_max_requests;		/* task.max_requests: recycle after N tasks */
+	int64_t task_backoff_ms;	/* task.backoff: first retry delay, doubles */
+	int64_t task_lease_ms;		/* task.lease: Redis, reclaim a dead host's tasks after */
+	bool timer;
+	bool timer_global_lock;
+	int64_t timer_lock_lease_ms;	/* timer.lock_lease */
+	struct process_conf *processes;
+	size_t n_processes;
+
 	char *status_path;	/* pm.status_path: NULL when off */
 	char *ping_path;	/* ping.path: NULL when off */
 	char *ping_response;
@@ -156,6 +191,7 @@ struct conf {
 	int64_t emergency_restart_interval_ms;
 	int64_t process_control_timeout_ms;
 	int process_max;
+	char *state_dir;	/* task databases: default LOCALSTATEDIR/lib/pfpm */
 	char **watch;		/* directories whose PHP changes reload pfpm */
 	size_t n_watch;
 
@@ -168,7 +204,13 @@ void conf_free(struct conf *);
 int conf_parse_size(const char *, int64_t *);
 int conf_parse_duration(const char *, int64_t *);
 int conf_parse_listen(const char *, struct conf_listen *, char **);
+int conf_parse_taskq(const char *, struct taskq_url *, char **);
+void conf_taskq_free(struct taskq_url *);
 bool conf_int_range(const char *, long *, long *);
+
+/* What a pool's process does (DESIGN.md section 1). */
+enum proc_role { ROLE_REQUEST = 0, ROLE_TASK, ROLE_TIMER, ROLE_PROCESS, ROLE_N };
+const char *role_name(int);
 
 /* scoreboard.c: shared memory, one slot per process. */
 enum sb_state {
@@ -201,6 +243,7 @@ struct sb_slot {
 	volatile int retiring;		/* exits after this request: replace it now */
 	volatile int recycle;		/* enum sb_recycle: why it retires */
 	volatile int ready;		/* has been ready for requests (booted) */
+	int role;			/* enum proc_role */
 	pid_t pid;
 	int pool;
 	int generation;
@@ -234,6 +277,13 @@ struct sb_pool {
 	uint64_t boots;			/* processes started */
 	uint64_t recycles[SB_RECYCLE_N];
 	volatile int failing;		/* workers fail to boot: respawn throttled */
+	/* The task queue, as the master last saw it (taskq.c). */
+	volatile uint64_t tq_queued;	/* ready or delayed, not running */
+	volatile uint64_t tq_running;
+	volatile uint64_t tq_done;	/* since the master started */
+	volatile uint64_t tq_failed;	/* runs that threw (each retry counts) */
+	volatile uint64_t tq_dead;	/* in the dead-letter table now */
+	volatile int64_t tq_oldest_ms;	/* created_ms of the oldest queued; 0 none */
 };
 
 int sb_create(size_t, size_t);
@@ -298,8 +348,13 @@ struct worker_ctx {
 	int access_fd;		/* access log lines to the master, -1 if none */
 	struct sb_slot *slot;
 	pid_t master_pid;
+	int role;			/* enum proc_role */
+	const struct process_conf *process;	/* ROLE_PROCESS: its section */
+	int role_index;			/* 0..count-1 among its role (or process NAME) */
 };
 void worker_main(struct worker_ctx *) NORETURN;
+int worker_signal_fd(void);
+void worker_read_signals(void);
 struct fcgi_conn *worker_next(void);
 void worker_done(struct fcgi_conn *);
 void worker_retire(enum sb_recycle);
@@ -308,8 +363,132 @@ uint64_t worker_served(void);
 const struct worker_ctx *worker_context(void);
 bool worker_stopping(void);
 
-/* pool.c */
+/*
+ * taskwire.c: frames between a pool's processes and the master's task queue,
+ * over the pool's abstract unix socket "\0pfpm.<master pid>.<pool>" (a
+ * reload re-executes the master with the same pid, so workers of either
+ * generation reconnect to it).  A frame is a struct tq_hdr and `len` bytes.
+ */
+#define TQ_ID_LEN 32			/* task ids: 32 lowercase hex digits */
+#define TQ_QUEUE_MAX 64			/* queue names */
+enum tq_type {
+	TQ_DELIVER = 'D',	/* worker -> master: struct tq_deliver, queue, payload */
+	TQ_READY = 'R',		/* task worker -> master: uint32_t more tasks it takes */
+	TQ_DONE = 'A',		/* task worker -> master: id (TQ_ID_LEN bytes) */
+	TQ_FAIL = 'F',		/* task worker -> master: id, then the error text */
+	TQ_TASK = 'T',		/* master -> task worker: struct tq_task_hdr, queue, payload */
+	TQ_STORED = 'C',	/* master -> worker: struct tq_stored */
+};
+struct tq_hdr {
+	uint32_t len;		/* bytes after this header */
+	uint8_t type;		/* enum tq_type */
+	uint8_t qlen;		/* TQ_DELIVER, TQ_TASK: queue name bytes */
+	uint16_t pad;
+};
+struct tq_deliver {
+	char id[TQ_ID_LEN];
+	int64_t delay_ms;
+	int32_t tries;
+	uint32_t pad;
+};
+struct tq_task_hdr {
+	char id[TQ_ID_LEN];
+	int32_t attempt;	/* 1 on the first run */
+	int32_t tries;
+	int64_t created_ms;	/* CLOCK_REALTIME */
+};
+/* Cumulative over the connection: delivers made durable, and refused. */
+struct tq_stored {
+	uint64_t stored;
+	uint64_t refused;
+};
+#define TQ_FRAME_MAX(payload_max) (sizeof(struct tq_hdr) + \
+	sizeof(struct tq_task_hdr) + TQ_QUEUE_MAX + (size_t)(payload_max) + 4096)
+/* A growing input buffer cut into frames. */
+struct tq_reader {
+	char *buf;
+	size_t off, len, cap;	/* unread bytes: buf[off..len) */
+	size_t max;		/* a longer frame is a protocol error */
+};
+int tq_socket_name(pid_t, const char *, void *, size_t *);
+int tq_frame(struct tq_reader *, struct tq_hdr *, const char **);
+void tq_consume(struct tq_reader *, const struct tq_hdr *);
+ssize_t tq_fill(struct tq_reader *, int);
+void tq_reader_free(struct tq_reader *);
+size_t tq_encode(char **, size_t *, size_t, uint8_t, uint8_t, const void *,
+    size_t, const void *, size_t, const void *, size_t);
+
+/*
+ * taskq.c: a pool's task queue in the master (DESIGN.md section 5).  One
+ * per pool with task_workers > 0; the storage is a backend below.
+ */
 struct pool;
+struct taskq;
+struct taskq *taskq_open(struct pool *, const struct pool_conf *, int,
+    pid_t, char **);
+void taskq_close(struct taskq *);
+void taskq_proc_exited(struct taskq *, pid_t);
+void taskq_set_watch(void (*)(int, uint32_t));	/* epoll EV_TASK: add/mod, 0 = del */
+void taskq_event(int, uint32_t);		/* an EV_TASK fd is ready */
+void taskq_flush_all(void);			/* after each epoll round: commit, dispatch */
+void taskq_tick_all(uint64_t);			/* every master tick */
+int taskq_timeout_ms(void);			/* until the next due task; -1 none */
+int taskq_cli(const struct conf *, int, char **);	/* pfpm task list|retry|purge */
+void taskq_child_cleanup(void);			/* in a forked child: close the sockets */
+int taskq_listen_fd(const struct taskq *);
+
+/* Storage of a task queue, behind taskq.c (taskq_sqlite.c, taskq_redis.c). */
+struct tq_task {
+	char id[TQ_ID_LEN + 1];
+	char queue[TQ_QUEUE_MAX + 1];
+	char *payload;		/* malloc'd by the backend in next(); taskq frees */
+	size_t len;
+	int tries;		/* runs allowed */
+	int attempts;		/* runs started, this one included */
+	int64_t created_ms;	/* CLOCK_REALTIME, as every _ms below */
+	int64_t due_ms;
+	char ref[48];		/* the backend's handle (Redis stream id) */
+};
+struct tq_counts {
+	uint64_t queued;	/* ready or delayed, not claimed */
+	uint64_t dead;
+	int64_t oldest_ms;	/* created_ms of the oldest queued, 0 none */
+};
+struct tq_backend {
+	const char *name;
+	/* owner: the master (claims of a previous master are released). */
+	void *(*open)(const struct pool_conf *, bool, char **);
+	void (*close)(void *);
+	/* Staged; durable once commit() returns 0. */
+	int (*add)(void *, const struct tq_task *);
+	int (*commit)(void *);
+	/* Claim the next due task (attempts incremented): 1, 0 none, -1 error. */
+	int (*next)(void *, int64_t, struct tq_task *);
+	int (*ack)(void *, const struct tq_task *);
+	int (*retry)(void *, const struct tq_task *, int64_t, const char *);
+	int (*bury)(void *, const struct tq_task *, const char *);
+	/* Back to the queue (its worker died), charged t->attempts runs. */
+	int (*release)(void *, const struct tq_task *);
+	int64_t (*next_due_ms)(void *);		/* earliest delayed, -1 none */
+	int (*counts)(void *, struct tq_counts *);
+	void (*tick)(void *, int64_t);		/* Redis: leases, reclaim */
+	/* Dead letters, for pfpm task list|retry|purge; id NULL = all. */
+	int (*dead_list)(void *, void (*)(void *, const struct tq_task *,
+	    const char *), void *);
+	int (*dead_retry)(void *, const char *, int64_t);
+	int (*dead_purge)(void *, const char *);
+};
+extern const struct tq_backend taskq_sqlite;
+extern const struct tq_backend taskq_redis;
+
+/* A Redis lease (timer.global_lock): taskq_redis.c. */
+struct rlease;
+struct rlease *rlease_new(const struct taskq_url *, const char *, const char *,
+    int64_t, char **);
+int rlease_hold(struct rlease *);	/* acquire or renew: 1 held, 0 not, -1 error */
+void rlease_free(struct rlease *);	/* releases it if held */
+
+/* pool.c */
 struct proc {
 	pid_t pid;
 	struct pool *pool;
@@ -326,6 +505,9 @@ struct proc {
 	uint64_t term_sent_us;	/* request_terminate_timeout escalation */
 	bool quit_sent;
 	bool out_watched;
+	int role;		/* enum proc_role */
+	const struct process_conf *process;	/* ROLE_PROCESS */
+	int role_index;
 	struct proc *next;
 };
 int pool_open_listener(const struct pool_conf *, char **);
@@ -341,6 +523,7 @@ bool pool_wants_accept_watch(struct pool *);
 bool pool_ready(struct pool *);
 struct proc *pool_find(struct pool *, pid_t);
 struct proc *pool_procs(struct pool *);
+struct taskq *pool_taskq(struct pool *);
 size_t pool_nprocs(const struct pool *);
 void pool_reaped(struct pool *, struct proc *, int);
 void pool_drain_output(struct proc *, bool);
@@ -359,6 +542,7 @@ int fpmconf_parse_line(const char *, char **, char **);
 struct status_proc {
 	pid_t pid;
 	int state;
+	int role;			/* enum proc_role */
 	uint64_t start_time;		/* seconds since the epoch */
 	uint64_t start_since;
 	uint64_t requests;
@@ -391,6 +575,9 @@ struct status {
 	uint64_t boots;
 	bool failing;
 	uint64_t recycles[SB_RECYCLE_N];
+	bool tasks;			/* the pool has a task queue */
+	uint64_t tq_queued, tq_running, tq_done, tq_failed, tq_dead;
+	uint64_t tq_oldest_age;		/* seconds; 0 when nothing waits */
 	struct status_proc *procs;
 	size_t nprocs;
 };
@@ -460,6 +647,9 @@ bool watch_read(int);
 
 /* master.c */
 void master_set_argv(char **, bool);
+bool master_old_child(pid_t);
+struct sockaddr;
+int master_inherited_socket(const struct sockaddr *, unsigned int);
 int master_run(struct conf *, int);
 
 /*

@@ -35,6 +35,7 @@ static PHP_FUNCTION(fastcgi_finish_request)
 	ZEND_PARSE_PARAMETERS_NONE();
 	if (c == NULL || fcgi_request_ended(c))
 		RETURN_FALSE;
+	task_client_sync();	/* the client's answer means its tasks are stored */
 	php_output_end_all();
 	php_header();
 	fcgi_end_request(c, 0);
@@ -124,6 +125,11 @@ static PHP_FUNCTION(pfpm_handle_request)
 		zend_throw_error(NULL, "pfpm_handle_request() can only be called by a worker script, outside a request");
 		RETURN_THROWS();
 	}
+	if (w->role != ROLE_REQUEST) {
+		zend_throw_error(NULL, "pfpm_handle_request() called in a %s process (see pfpm_worker_info()['role'])",
+		    role_name(w->role));
+		RETURN_THROWS();
+	}
 	sapi_worker_booted();
 	if (worker_stopping())
 		RETURN_FALSE;
@@ -176,7 +182,8 @@ index_in_pool(const struct worker_ctx *w)
 	size_t i;
 
 	for (i = 0; i < sb_nslots() && sb_slot(i) != w->slot; i++)
-		if (sb_slot(i)->state != SB_FREE && sb_slot(i)->pool == w->pool_index)
+		if (sb_slot(i)->state != SB_FREE && sb_slot(i)->pool == w->pool_index &&
+		    sb_slot(i)->role == ROLE_REQUEST)
 			n++;
 	return n;
 }
@@ -189,14 +196,21 @@ static PHP_FUNCTION(pfpm_worker_info)
 	array_init(return_value);
 	add_assoc_string(return_value, "pool", w != NULL ?
 	    w->pool->name : (char *)"");
-	add_assoc_string(return_value, "role", "request");
-	/* The process name: the role (task, timer and named processes will come). */
-	add_assoc_string(return_value, "name", "request");
+	add_assoc_string(return_value, "role", (char *)role_name(w != NULL ?
+	    w->role : ROLE_REQUEST));
+	/* The process name: a custom process's section name, else the role. */
+	add_assoc_string(return_value, "name", w != NULL && w->process != NULL ?
+	    w->process->name : (char *)role_name(w != NULL ? w->role : ROLE_REQUEST));
+	if (w != NULL && w->process != NULL)
+		add_assoc_string(return_value, "class", w->process->class_name);
 	add_assoc_string(return_value, "mode", w != NULL && w->pool->worker != NULL ?
 	    "worker" : "classic");
 	if (w != NULL && w->pool->app_root != NULL)
 		add_assoc_string(return_value, "app_root", w->pool->app_root);
-	add_assoc_long(return_value, "index", w != NULL ? index_in_pool(w) : 0);
+	add_assoc_long(return_value, "index", w == NULL ? 0 :
+	    w->role == ROLE_REQUEST ? index_in_pool(w) : w->role_index);
+	add_assoc_long(return_value, "task_workers", w != NULL ?
+	    w->pool->task_workers : 0);
 	add_assoc_long(return_value, "pid", (zend_long)getpid());
 	add_assoc_long(return_value, "requests", w != NULL ?
 	    (zend_long)worker_served() : 0);
@@ -305,8 +319,24 @@ static const zend_function_entry functions[] = {
 	ZEND_FE_END
 };
 
+/* This file's functions, then php_task.c's and timer.c's, in one table. */
 const zend_function_entry *
 php_api_functions(void)
 {
-	return functions;
+	static zend_function_entry *all;
+	const zend_function_entry *parts[] = { functions, php_task_functions(),
+	    php_timer_functions() };
+	size_t i, n = 0, k;
+
+	if (all != NULL)
+		return all;
+	for (i = 0; i < sizeof parts / sizeof parts[0]; i++)
+		for (k = 0; parts[i][k].fname != NULL; k++)
+			n++;
+	all = xcalloc(n + 1, sizeof *all);
+	n = 0;
+	for (i = 0; i < sizeof parts / sizeof parts[0]; i++)
+		for (k = 0; parts[i][k].fname != NULL; k++)
+			all[n++] = parts[i][k];
+	return all;
 }

@@ -9,5 +9,10 @@ void sapi_worker_booted(void);
 int sapi_worker_begin(struct fcgi_conn *, struct sb_slot *);
 void sapi_worker_end(struct sb_slot *);
 void sapi_worker_fatal(void);
+/* php_task.c: pfpm_task_deliver(), pfpm_task_wait(). */
+const zend_function_entry *php_task_functions(void);
+void task_client_sync(void);
+/* timer.c: pfpm_timer_tick(), pfpm_timer_clear(), pfpm_timer_run(). */
+const zend_function_entry *php_timer_functions(void);
 
 #endif

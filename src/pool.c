@@ -46,8 +46,25 @@ struct pool {
 	int slow_fd;			/* slowlog, likewise */
 	bool retired;
 	bool max_children_warned;
+	/*
+	 * Worker mode's other processes: task workers, the timer and the
+	 * custom processes, each kept running (one entry per process).
+	 */
+	struct fixed {
+		int role;
+		const struct process_conf *process;
+		int index;
+		pid_t pid;		/* 0: to be started */
+		uint64_t after_us;	/* not before (process restart_interval) */
+		uint64_t delay_us;	/* task, timer: crash-loop backoff */
+	} *fixed;
+	size_t nfixed;
+	struct taskq *tq;		/* NULL: none, or not open yet */
+	uint64_t tq_retry_us;
 	struct pool *next_all;
 };
+
+#define TASKQ_RETRY_US 5000000ULL	/* a queue that would not open: retry */
 
 static bool spawn_blocked;
 static struct pool *all_pools;		/* for the fds a child must not keep */
@@ -236,6 +253,34 @@ pool_open_listener(const struct pool_conf *pc, char **cause)
 	return fd;
 }
 
+static void
+add_fixed(struct pool *p, int role, const struct process_conf *process, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++) {
+		p->fixed = xreallocarray(p->fixed, p->nfixed + 1, sizeof *p->fixed);
+		p->fixed[p->nfixed++] = (struct fixed){ .role = role,
+		    .process = process, .index = i };
+	}
+}
+
+/* The pool's task queue; retried every few seconds while it fails. */
+static void
+open_taskq(struct pool *p)
+{
+	char *cause = NULL;
+
+	if (p->pc->task_workers == 0 || p->tq != NULL)
+		return;
+	p->tq_retry_us = sb_now_us() + TASKQ_RETRY_US;
+	if ((p->tq = taskq_open(p, p->pc, p->index, getpid(), &cause)) == NULL) {
+		log_error("[pool %s] task queue %s: %s; tasks are refused until it opens",
+		    p->pc->name, p->pc->task_queue, cause);
+		free(cause);
+	}
+}
+
 struct pool *
 pool_new(const struct conf *conf, const struct pool_conf *pc, int index,
     int listen_fd)
@@ -283,8 +328,14 @@ pool_new(const struct conf *conf, const struct pool_conf *pc, int index,
 			free(cause);
 		}
 	}
+	add_fixed(p, ROLE_TASK, NULL, pc->task_workers);
+	if (pc->timer)
+		add_fixed(p, ROLE_TIMER, NULL, 1);
+	for (size_t i = 0; i < pc->n_processes; i++)
+		add_fixed(p, ROLE_PROCESS, &pc->processes[i], pc->processes[i].count);
 	p->next_all = all_pools;
 	all_pools = p;
+	open_taskq(p);
 	return p;
 }
 
@@ -300,6 +351,9 @@ pool_free(struct pool *p)
 			break;
 		}
 	}
+	if (p->tq != NULL)
+		taskq_close(p->tq);
+	free(p->fixed);
 	if (p->access_fd >= 0)
 		close(p->access_fd);
 	if (p->slow_fd >= 0)
@@ -319,6 +373,12 @@ pool_free(struct pool *p)
 		free(pr);
 	}
 	free(p);
+}
+
+struct taskq *
+pool_taskq(struct pool *p)
+{
+	return p->tq;
 }
 
 int
@@ -410,9 +470,10 @@ total_processes(void)
 	return n;
 }
 
-/* Fork one worker.  The child never returns from here. */
+/* Fork one process of a role.  The child never returns from here. */
 static int
-pool_spawn(struct pool *p)
+spawn_role(struct pool *p, int role, const struct process_conf *process,
+    int index)
 {
 	struct sb_slot *slot;
 	struct proc *pr;
@@ -460,6 +521,9 @@ pool_spawn(struct pool *p)
 			    p->pc->slowlog != NULL ? lg[1] : -1,
 			.slot = slot,
 			.master_pid = master,
+			.role = role,
+			.process = process,
+			.role_index = index,
 		};
 		int null = open("/dev/null", O_RDWR);
 		struct pool *ap;
@@ -478,6 +542,7 @@ pool_spawn(struct pool *p)
 				log_use_fd(lg[1]);
 		}
 		slot->pid = getpid();
+		slot->role = role;
 		if (null != -1) {
 			dup2(null, STDIN_FILENO);
 			if (out[1] == -1) {
@@ -499,9 +564,13 @@ pool_spawn(struct pool *p)
 		break;
 	}
 	slot->pid = pid;
+	slot->role = role;
 	sb_pool((size_t)p->index)->boots++;
 	pr = xcalloc(1, sizeof *pr);
 	pr->pid = pid;
+	pr->role = role;
+	pr->process = process;
+	pr->role_index = index;
 	pr->pool = p;
 	pr->slot = slot;
 	pr->out_fd = out[0];
@@ -518,8 +587,33 @@ pool_spawn(struct pool *p)
 	pr->next = p->procs;
 	p->procs = pr;
 	p->nprocs++;
-	log_debug("[pool %s] child %d started", p->pc->name, (int)pid);
-	return 0;
+	log_debug("[pool %s] child %d started (%s)", p->pc->name, (int)pid,
+	    role_name(role));
+	return (int)pid;
+}
+
+static int
+pool_spawn(struct pool *p)
+{
+	return spawn_role(p, ROLE_REQUEST, NULL, 0);
+}
+
+/* Start the task workers, timer and custom processes that are not running. */
+static void
+keep_fixed(struct pool *p, uint64_t now)
+{
+	size_t i;
+	int pid;
+
+	for (i = 0; i < p->nfixed; i++) {
+		struct fixed *f = &p->fixed[i];
+
+		if (f->pid != 0 || now < f->after_us)
+			continue;
+		if ((pid = spawn_role(p, f->role, f->process, f->index)) <= 0)
+			return;
+		f->pid = pid;
+	}
 }
 
 /*
@@ -571,7 +665,7 @@ count(struct pool *p, int *idle, int *active, struct proc **oldest_idle)
 	*idle = *active = 0;
 	*oldest_idle = NULL;
 	for (pr = p->procs; pr != NULL; pr = pr->next) {
-		if (pr->quit_sent || pr->slot->retiring)
+		if (pr->quit_sent || pr->slot->retiring || pr->role != ROLE_REQUEST)
 			continue;
 		if (pr->slot->state == SB_IDLE) {
 			(*idle)++;
@@ -591,7 +685,8 @@ live_procs(struct pool *p)
 	int n = 0;
 
 	for (pr = p->procs; pr != NULL; pr = pr->next)
-		if (!pr->quit_sent && !pr->slot->retiring)
+		if (!pr->quit_sent && !pr->slot->retiring &&
+		    pr->role == ROLE_REQUEST)
 			n++;
 	return n;
 }
@@ -630,7 +725,8 @@ check_timeouts(struct pool *p, uint64_t now)
 				kill(pr->pid, SIGKILL);
 			continue;
 		}
-		if (p->pc->request_terminate_timeout_ms == 0 || start == 0 ||
+		if (pr->role != ROLE_REQUEST ||
+		    p->pc->request_terminate_timeout_ms == 0 || start == 0 ||
 		    (s->state != SB_RUNNING && s->state != SB_READING &&
 		    !(s->state == SB_FINISHING && p->pc->terminate_track_finished)) ||
 		    now < start || now - start < limit)
@@ -701,6 +797,9 @@ pool_maintain(struct pool *p, uint64_t now)
 		check_recovered(p);
 	if (p->retired || spawn_blocked)
 		return;
+	if (p->tq == NULL && p->pc->task_workers > 0 && now >= p->tq_retry_us)
+		open_taskq(p);
+	keep_fixed(p, now);
 	count(p, &idle, &active, &oldest);
 	total = live_procs(p);
 	if ((uint64_t)active > sp->max_active)
@@ -751,7 +850,8 @@ pool_on_readable(struct pool *p)
 	if (idle > 0)
 		return;
 	for (pr = p->procs; pr != NULL; pr = pr->next)
-		if (!pr->quit_sent && pr->slot->state == SB_STARTING)
+		if (!pr->quit_sent && pr->role == ROLE_REQUEST &&
+		    pr->slot->state == SB_STARTING)
 			return;
 	total = live_procs(p);
 	if (total >= p->pc->max_children) {
@@ -827,6 +927,42 @@ pool_drain_output(struct proc *pr, bool eof)
 	}
 }
 
+/*
+ * A task worker, the timer or a custom process exited.  A custom process
+ * comes back after its restart_interval; the others at once, or after a
+ * growing delay while they die young.  Either way the pool's request
+ * workers are not throttled for it.
+ */
+static void
+fixed_exited(struct pool *p, struct proc *pr, bool quick_failure, uint64_t now)
+{
+	size_t i;
+
+	for (i = 0; i < p->nfixed; i++) {
+		struct fixed *f = &p->fixed[i];
+
+		if (f->pid != pr->pid)
+			continue;
+		f->pid = 0;
+		if (f->process != NULL) {
+			f->after_us = now + (uint64_t)f->process->restart_interval_ms * 1000;
+			if (!p->retired)
+				log_notice("[pool %s] process %s #%d restarts in %.1f s",
+				    p->pc->name, f->process->name, f->index,
+				    (double)f->process->restart_interval_ms / 1e3);
+		} else if (quick_failure) {
+			f->delay_us = f->delay_us == 0 ? RESPAWN_MIN_US :
+			    f->delay_us * 2;
+			if (f->delay_us > RESPAWN_MAX_US)
+				f->delay_us = RESPAWN_MAX_US;
+			f->after_us = now + f->delay_us;
+			log_warn("[pool %s] %s process is failing quickly, respawning in %.1f s",
+			    p->pc->name, role_name(f->role), (double)f->delay_us / 1e6);
+		} else
+			f->delay_us = 0;
+	}
+}
+
 /* A child has exited: log why, free its slot, throttle crash loops. */
 void
 pool_reaped(struct pool *p, struct proc *pr, int status)
@@ -861,7 +997,9 @@ pool_reaped(struct pool *p, struct proc *pr, int status)
 		    p->pc->name, (int)pr->pid, sig, strsignal(sig),
 		    WCOREDUMP(status) ? " - core dumped" : "", (double)lived / 1e6);
 	}
-	if (abnormal && lived < QUICK_EXIT_US) {
+	if (pr->role != ROLE_REQUEST)
+		fixed_exited(p, pr, abnormal && lived < QUICK_EXIT_US, now);
+	else if (abnormal && lived < QUICK_EXIT_US) {
 		p->respawn_delay_us = p->respawn_delay_us == 0 ? RESPAWN_MIN_US :
 		    p->respawn_delay_us * 2;
 		if (p->respawn_delay_us > RESPAWN_MAX_US)
@@ -887,6 +1025,8 @@ pool_reaped(struct pool *p, struct proc *pr, int status)
 		reason = SB_RECYCLE_CRASH;
 	if (reason > SB_RECYCLE_NONE && reason < SB_RECYCLE_N)
 		sp->recycles[reason]++;
+	if (p->tq != NULL)
+		taskq_proc_exited(p->tq, pr->pid);
 	sb_release(pr->slot);
 	for (pp = &p->procs; *pp != NULL; pp = &(*pp)->next) {
 		if (*pp == pr) {
@@ -935,7 +1075,7 @@ pool_ready(struct pool *p)
 	int n = 0;
 
 	for (pr = p->procs; pr != NULL; pr = pr->next) {
-		if (pr->quit_sent)
+		if (pr->quit_sent || pr->role != ROLE_REQUEST)
 			continue;
 		if (pr->slot->state == SB_STARTING)
 			return false;

@@ -338,7 +338,11 @@ sapi_pfpm_log_message(const char *message, int syslog_type)
 static int
 sapi_pfpm_deactivate(void)
 {
-	/* Complete the response as soon as the output is final. */
+	/*
+	 * Complete the response as soon as the output is final, once the
+	 * tasks the request delivered are stored.
+	 */
+	task_client_sync();
 	if (SG(sapi_started) && cur != NULL && fcgi_has_request(cur))
 		fcgi_end_request(cur, 0);
 	return SUCCESS;
@@ -1491,6 +1495,7 @@ sapi_worker_run(const struct worker_ctx *w)
 	const char *script = w->pool->worker_script;
 	zend_file_handle fh;
 	struct sb_slot *slot = w->slot;
+	int status;
 
 	worker_mode = true;
 	cur = NULL;
@@ -1508,6 +1513,7 @@ sapi_worker_run(const struct worker_ctx *w)
 	php_execute_script(&fh);
 	if (!fh.in_list)
 		zend_destroy_file_handle(&fh);
+	status = EG(exit_status);
 	if (worker_fatal && cur != NULL) {
 		slot->state = SB_FINISHING;
 		slot->last_memory = zend_memory_peak_usage(1);
@@ -1522,6 +1528,9 @@ sapi_worker_run(const struct worker_ctx *w)
 		end_request_figures(slot, slot->req_start_us);
 		worker_done(c);
 	}
+	/* Task, timer and custom processes end as their script says. */
+	if (w->role != ROLE_REQUEST)
+		return worker_fatal ? PFPM_EXIT_REPLACE : status;
 	if (!worker_booted) {
 		log_error("worker script %s ended before serving a request: the application failed to boot (see the errors above)",
 		    script);

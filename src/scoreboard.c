@@ -146,3 +146,15 @@ sb_listen_queue(int fd, uint64_t *queue, uint64_t *len)
 	*len = ti.tcpi_sacked;
 	return 0;
 }
+
+/* enum proc_role, as pfpm_worker_info() and the status page name it. */
+const char *
+role_name(int role)
+{
+	static const char *const names[ROLE_N] = {
+		[ROLE_REQUEST] = "request", [ROLE_TASK] = "task",
+		[ROLE_TIMER] = "timer", [ROLE_PROCESS] = "process",
+	};
+
+	return role >= 0 && role < ROLE_N ? names[role] : "?";
+}

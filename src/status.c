@@ -90,6 +90,15 @@ status_collect(int pool_index, const struct pool_conf *pc, int listen_fd,
 	st->failing = sp->failing != 0;
 	for (r = 0; r < SB_RECYCLE_N; r++)
 		st->recycles[r] = sp->recycles[r];
+	st->tasks = pc->task_workers > 0;
+	st->tq_queued = sp->tq_queued;
+	st->tq_running = sp->tq_running;
+	st->tq_done = sp->tq_done;
+	st->tq_failed = sp->tq_failed;
+	st->tq_dead = sp->tq_dead;
+	if (sp->tq_oldest_ms > 0 && (int64_t)(now / 1000) > sp->tq_oldest_ms)
+		st->tq_oldest_age = ((uint64_t)(now / 1000) -
+		    (uint64_t)sp->tq_oldest_ms) / 1000;
 	st->procs = xcalloc(n > 0 ? n : 1, sizeof *st->procs);
 	for (i = 0; i < n; i++) {
 		const struct sb_slot *s = sb_slot(i);
@@ -100,12 +109,14 @@ status_collect(int pool_index, const struct pool_conf *pc, int listen_fd,
 		if (state == SB_FREE || s->pool != pool_index)
 			continue;
 		st->nprocs++;
-		if (state == SB_IDLE)
+		/* php-fpm's process counts are of the FastCGI workers. */
+		if (s->role == ROLE_REQUEST && state == SB_IDLE)
 			st->idle++;
-		else if (state != SB_STARTING)
+		else if (s->role == ROLE_REQUEST && state != SB_STARTING)
 			st->active++;
 		p->pid = s->pid;
 		p->state = state;
+		p->role = s->role;
 		p->start_time = s->started_us / 1000000;
 		p->start_since = (now - s->started_us) / 1000000;
 		p->requests = s->requests;
@@ -494,14 +505,28 @@ pool_fields(const struct status *st, struct field *f, size_t *n_fpm)
 		NUM("recycled crash", "recycled-crash",
 		    st->recycles[SB_RECYCLE_CRASH]),
 	};
+	struct field tasks[] = {
+		NUM("tasks queued", "tasks-queued", st->tq_queued),
+		NUM("tasks running", "tasks-running", st->tq_running),
+		NUM("tasks done", "tasks-done", st->tq_done),
+		NUM("tasks failed", "tasks-failed", st->tq_failed),
+		NUM("tasks dead", "tasks-dead", st->tq_dead),
+		NUM("tasks oldest age", "tasks-oldest-age", st->tq_oldest_age),
+	};
+	size_t n;
 
 	memcpy(f, fpm, sizeof fpm);
 	memcpy(f + sizeof fpm / sizeof fpm[0], own, sizeof own);
 	*n_fpm = sizeof fpm / sizeof fpm[0];
-	return *n_fpm + sizeof own / sizeof own[0];
+	n = *n_fpm + sizeof own / sizeof own[0];
+	if (st->tasks) {
+		memcpy(f + n, tasks, sizeof tasks);
+		n += sizeof tasks / sizeof tasks[0];
+	}
+	return n;
 }
 
-#define PROC_FIELDS 14
+#define PROC_FIELDS 15
 
 static size_t
 proc_fields(const struct status_proc *p, struct field *f)
@@ -523,6 +548,7 @@ proc_fields(const struct status_proc *p, struct field *f)
 		    .kind = K_CPU, .cpu = p->cpu },
 		NUM("last request memory", "last-request-memory", p->last_memory),
 		NUM("memory", "memory", p->memory),
+		STR("role", "role", role_name(p->role)),
 	};
 
 	memcpy(f, all, sizeof all);
@@ -579,6 +605,27 @@ render_openmetrics(const struct status *st, struct status_buf *b)
 	for (r = SB_RECYCLE_NONE + 1; r < SB_RECYCLE_N; r++)
 		status_buf_printf(b, "pfpm_recycles_total{reason=\"%s\"} %llu\n",
 		    status_recycle_name(r), (unsigned long long)st->recycles[r]);
+	if (st->tasks) {
+		const struct {
+			const char *name;
+			uint64_t v;
+		} t[] = { { "queued", st->tq_queued }, { "running", st->tq_running },
+		    { "dead", st->tq_dead } };
+
+		add_str(b, "# HELP pfpm_tasks Tasks in the pool's queue, by state.\n"
+		    "# TYPE pfpm_tasks gauge\n");
+		for (i = 0; i < sizeof t / sizeof t[0]; i++)
+			status_buf_printf(b, "pfpm_tasks{state=\"%s\"} %llu\n",
+			    t[i].name, (unsigned long long)t[i].v);
+		status_buf_printf(b, "# HELP pfpm_tasks_done Tasks that ran to the end.\n"
+		    "# TYPE pfpm_tasks_done counter\npfpm_tasks_done_total %llu\n"
+		    "# HELP pfpm_tasks_failed Task runs that threw.\n"
+		    "# TYPE pfpm_tasks_failed counter\npfpm_tasks_failed_total %llu\n"
+		    "# HELP pfpm_tasks_oldest_age_seconds Age of the oldest waiting task.\n"
+		    "# TYPE pfpm_tasks_oldest_age_seconds gauge\npfpm_tasks_oldest_age_seconds %llu\n",
+		    (unsigned long long)st->tq_done, (unsigned long long)st->tq_failed,
+		    (unsigned long long)st->tq_oldest_age);
+	}
 	add_str(b, "# EOF\n");
 }
 

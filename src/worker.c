@@ -340,8 +340,8 @@ hand_over(struct fcgi_conn *c)
 	return sendmsg(ctx->handover_send, &msg, MSG_DONTWAIT) == 1;
 }
 
-static void
-read_signals(void)
+void
+worker_read_signals(void)
 {
 	struct signalfd_siginfo si;
 
@@ -393,7 +393,7 @@ again:
 			int fd = evs[i].data.fd;
 
 			if (fd == sigfd)
-				read_signals();
+				worker_read_signals();
 			else if (fd == ctx->handover_recv)
 				receive_handover();
 			else if (fd == ctx->listen_fd)
@@ -442,7 +442,7 @@ worker_done(struct fcgi_conn *c)
 	if (ctx->slot->retiring)
 		stopping = true;
 	else
-		read_signals();
+		worker_read_signals();
 }
 
 /*
@@ -477,6 +477,13 @@ worker_retire(enum sb_recycle why)
 			drop_conn(k);
 		}
 	}
+}
+
+/* For the task and timer loops: QUIT arrives here. */
+int
+worker_signal_fd(void)
+{
+	return sigfd;
 }
 
 uint64_t
@@ -536,9 +543,31 @@ worker_main(struct worker_ctx *w)
 	if ((epfd = epoll_create1(EPOLL_CLOEXEC)) == -1)
 		fatal("epoll_create1");
 	epoll_add(sigfd, EPOLLIN);
-	epoll_add(w->listen_fd, EPOLLIN | EPOLLEXCLUSIVE);
-	if (w->handover_recv != -1)
-		epoll_add(w->handover_recv, EPOLLIN | EPOLLEXCLUSIVE);
+	if (w->role == ROLE_REQUEST) {
+		epoll_add(w->listen_fd, EPOLLIN | EPOLLEXCLUSIVE);
+		if (w->handover_recv != -1)
+			epoll_add(w->handover_recv, EPOLLIN | EPOLLEXCLUSIVE);
+	} else {
+		/* Tasks, timer, custom processes: no FastCGI here. */
+		close(w->listen_fd);
+		if (w->handover_send != -1) {
+			close(w->handover_send);
+			close(w->handover_recv);
+		}
+		w->listen_fd = w->handover_send = w->handover_recv = -1;
+	}
+	/*
+	 * A custom process runs user code for as long as it likes: QUIT
+	 * (onStop) and USR2 (onReload) reach it as plain signals, for its
+	 * pcntl handlers; without handlers QUIT ends it.
+	 */
+	if (w->role == ROLE_PROCESS) {
+		sigemptyset(&mask);
+		sigaddset(&mask, SIGQUIT);
+		sigaddset(&mask, SIGUSR2);
+		signal(SIGUSR2, SIG_IGN);
+		sigprocmask(SIG_UNBLOCK, &mask, NULL);
+	}
 
 	if (p->worker != NULL)
 		code = sapi_worker_run(w);

@@ -2,7 +2,7 @@
  * Unit tests for src/pool.c: pm_decide(), the process-manager strategy.
  * pool.c is linked whole (with scoreboard.c); worker_main() lives in
  * worker.c, which needs the PHP engine, so it is stubbed here: no test
- * ever forks a worker.
+ * ever forks a worker (nor opens a task queue).
  */
 #include "pfpm.h"
 
@@ -16,6 +16,28 @@ worker_main(struct worker_ctx *w)
 {
 	(void)w;
 	_exit(99);
+}
+
+/* Stubs of taskq.c: no pool here has task workers. */
+struct taskq *
+taskq_open(struct pool *p, const struct pool_conf *pc, int index, pid_t pid,
+    char **cause)
+{
+	(void)p; (void)pc; (void)index; (void)pid;
+	*cause = NULL;
+	return NULL;
+}
+
+void
+taskq_close(struct taskq *q)
+{
+	(void)q;
+}
+
+void
+taskq_proc_exited(struct taskq *q, pid_t pid)
+{
+	(void)q; (void)pid;
 }
 
 static struct pool_conf

@@ -423,6 +423,7 @@ START_TEST(test_render_text)
 	    "last request cpu:     0.00\n"
 	    "last request memory:  0\n"
 	    "memory:               4096\n"
+	    "role:                 request\n"
 	    "\n************************\n"
 	    "pid:                  101\n"
 	    "state:                Idle\n");
@@ -433,7 +434,8 @@ START_TEST(test_render_text)
 	    "script:               -\n"
 	    "last request cpu:     12.50\n"
 	    "last request memory:  2097152\n"
-	    "memory:               0\n");
+	    "memory:               0\n"
+	    "role:                 request\n");
 }
 END_TEST
 
@@ -455,8 +457,8 @@ START_TEST(test_render_json)
 	    "\"requests\":3,\"request duration\":1234,\"request method\":\"POST\","
 	    "\"request uri\":\"\\/index.php?a=\\\"<b>'&c=\\u00e9\","
 	    "\"content length\":5,\"user\":\"bob\",\"script\":\"\\/srv\\/index.php\","
-	    "\"last request cpu\":0.00,\"last request memory\":0,\"memory\":4096},{\"pid\":101,");
-	HAS(t, "\"last request cpu\":12.50,\"last request memory\":2097152,\"memory\":0}]}");
+	    "\"last request cpu\":0.00,\"last request memory\":0,\"memory\":4096,\"role\":\"request\"},{\"pid\":101,");
+	HAS(t, "\"last request cpu\":12.50,\"last request memory\":2097152,\"memory\":0,\"role\":\"request\"}]}");
 }
 END_TEST
 
@@ -472,7 +474,7 @@ START_TEST(test_render_xml_html)
 	HAS(t, "<recycled-crash>4</recycled-crash>\n<processes>\n<process><pid>100</pid>"
 	    "<state>Running</state>");
 	HAS(t, "<request-uri>/index.php?a=&quot;&lt;b&gt;'&amp;c=\xc3\xa9</request-uri>");
-	HAS(t, "<memory>0</memory></process>\n</processes>\n</status>");
+	HAS(t, "<memory>0</memory><role>request</role></process>\n</processes>\n</status>");
 	t = render(STATUS_HTML, false);
 	HAS(t, "<head><title>PHP-FPM Status Page</title></head>\n<body>\n<table>\n"
 	    "<tr><th>pool</th><td>www</td></tr>\n");
@@ -481,9 +483,46 @@ START_TEST(test_render_xml_html)
 	t = render(STATUS_HTML, true);
 	HAS(t, "</table>\n<table border=\"1\">\n<tr><th>pid</th><th>state</th>");
 	HAS(t, "<th>request uri</th>");
-	HAS(t, "<th>last request memory</th><th>memory</th></tr>\n<tr><td>100</td>");
+	HAS(t, "<th>last request memory</th><th>memory</th><th>role</th></tr>\n<tr><td>100</td>");
 	HAS(t, "<td>/index.php?a=&quot;&lt;b&gt;'&amp;c=\xc3\xa9</td>");
 	HAS(t, "</tr>\n</table></body></html>");
+}
+END_TEST
+
+/* A pool with a task queue shows its counters; one without does not. */
+START_TEST(test_render_tasks)
+{
+	static struct status_buf b;
+	struct status_proc procs[2];
+	struct status st = sample(procs);
+	const char *t;
+
+	procs[1].role = ROLE_TASK;
+	st.tasks = true;
+	st.tq_queued = 7;
+	st.tq_running = 2;
+	st.tq_done = 1000;
+	st.tq_failed = 3;
+	st.tq_dead = 1;
+	st.tq_oldest_age = 12;
+	status_render(&st, STATUS_TEXT, true, &b);
+	t = b.p;
+	HAS(t, "recycled crash:       4\ntasks queued:         7\n"
+	    "tasks running:        2\ntasks done:           1000\n"
+	    "tasks failed:         3\ntasks dead:           1\n"
+	    "tasks oldest age:     12\n");
+	HAS(t, "role:                 task\n");
+	status_buf_free(&b);
+	status_render(&st, STATUS_OPENMETRICS, false, &b);
+	HAS(b.p, "pfpm_tasks{state=\"queued\"} 7\npfpm_tasks{state=\"running\"} 2\n"
+	    "pfpm_tasks{state=\"dead\"} 1\n");
+	HAS(b.p, "pfpm_tasks_done_total 1000\n");
+	HAS(b.p, "pfpm_tasks_oldest_age_seconds 12\n# EOF\n");
+	status_buf_free(&b);
+	t = render(STATUS_TEXT, false);
+	ck_assert_ptr_null(strstr(t, "tasks"));
+	t = render(STATUS_OPENMETRICS, false);
+	ck_assert_ptr_null(strstr(t, "pfpm_tasks"));
 }
 END_TEST
 
@@ -709,6 +748,7 @@ status_suite(void)
 	tcase_add_test(tc, test_json_escapes);
 	tcase_add_test(tc, test_basic_user);
 	tcase_add_test(tc, test_collect);
+	tcase_add_test(tc, test_render_tasks);
 	tcase_add_test(tc, test_serve);
 	suite_add_tcase(s, tc);
 	return s;

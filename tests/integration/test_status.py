@@ -214,7 +214,7 @@ def test_text_format():
     blocks = text.split("\n************************\n")[1:]
     assert len(blocks) == 3, text
     names = [l.split(":", 1)[0] for l in blocks[0].splitlines() if l]
-    want = [k if k != "request uri" else "request URI" for k in FPM_PROC_KEYS] + ["memory"]
+    want = [k if k != "request uri" else "request URI" for k in FPM_PROC_KEYS] + ["memory", "role"]
     assert names == want, names
 
 
@@ -224,7 +224,7 @@ def test_json_format():
     assert list(doc.keys()) == FPM_POOL_KEYS + PFPM_POOL_KEYS + ["processes"], list(doc.keys())
     assert len(doc["processes"]) == doc["total processes"] == 3, doc
     for p in doc["processes"]:
-        assert list(p.keys()) == FPM_PROC_KEYS + ["memory"], list(p.keys())
+        assert list(p.keys()) == FPM_PROC_KEYS + ["memory", "role"], list(p.keys())
     me = [p for p in doc["processes"] if p["request uri"] == "/status?json&full"]
     assert len(me) == 1 and me[0]["state"] == "Running", doc["processes"]
     # json alone: no processes; '/' escaped as PHP does
@@ -242,7 +242,7 @@ def test_xml_format():
     assert tags == want, tags
     procs = root.find("processes")
     assert len(procs) == 3, ET.tostring(root)
-    assert [c.tag for c in procs[0]] == [k.replace(" ", "-") for k in FPM_PROC_KEYS] + ["memory"]
+    assert [c.tag for c in procs[0]] == [k.replace(" ", "-") for k in FPM_PROC_KEYS] + ["memory", "role"]
     uris = [p.find("request-uri").text for p in procs]
     assert "/status?xml&full" in uris, uris       # &amp; decoded by the parser
     assert b"/status?xml&amp;full" in r.body
@@ -273,7 +273,7 @@ def test_html_format():
     p.feed(t)
     heads = [d for k, d in p.cells if k == "th"]
     assert heads[:len(FPM_POOL_KEYS)] == FPM_POOL_KEYS, heads
-    assert heads[-len(FPM_PROC_KEYS) - 1:] == FPM_PROC_KEYS + ["memory"], heads
+    assert heads[-len(FPM_PROC_KEYS) - 2:] == FPM_PROC_KEYS + ["memory", "role"], heads
     assert t.count("<tr><td>") == 3, t
 
 
