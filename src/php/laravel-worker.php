@@ -4,13 +4,21 @@
  * pfpm's worker script for Laravel applications.
  *
  * A pool with `worker = laravel` and `app_root = "/srv/app"` runs this file
- * once per worker process (its boot request).  It boots the application once,
- * then serves every FastCGI request from a sandboxed clone of it:
+ * once per worker-mode process.  It boots the application once, then serves
+ * according to the process's role (pfpm_worker_info()['role']):
+ *
+ *     request   every FastCGI request from a sandboxed clone of the app
+ *     task      tasks of the pool's queue (Pfpm\Task, Pfpm\Event)
+ *     timer     the jobs of config/pfpm.php 'timer' (Pfpm\CronJob) and the
+ *               application's scheduler
+ *     process   a custom process (`process NAME { class = "..." }`, Pfpm\Process)
  *
  *     pool app {
  *         listen = /run/pfpm/app.sock
  *         worker = laravel
  *         app_root = /srv/app
+ *         task_workers = 2
+ *         timer = on
  *     }
  *
  * The adapter (namespace Pfpm\, next to this file) is documented in
@@ -36,13 +44,45 @@ if (!function_exists('pfpm_handle_request')) {
 
 $info = pfpm_worker_info();
 $appRoot = $info['app_root'] ?? (getenv('PFPM_APP_ROOT') ?: getcwd());
+$role = (string) ($info['role'] ?? 'request');
 
 // Boot and serve are separate steps: a preloading master will boot once and
-// fork the processes that serve (DESIGN.md section 2).
+// fork the processes that serve (DESIGN.md section 2).  So nothing below
+// the boot may depend on having booted in the same process.
 $worker = new Pfpm\Laravel\Worker($appRoot);
 $worker->boot();
 
-while (pfpm_handle_request([$worker, 'handle'])) {
-}
+switch ($role) {
+case 'request':
+    while (pfpm_handle_request([$worker, 'handle'])) {
+    }
+    $worker->stop();
+    break;
 
-$worker->stop();
+case 'task':
+    $runner = new Pfpm\Laravel\TaskRunner($worker);
+    while (pfpm_task_wait([$runner, 'handle'])) {
+    }
+    $worker->stop();
+    break;
+
+case 'timer':
+    $timer = new Pfpm\Laravel\TimerRunner($worker);
+    $timer->register();
+    $timer->run();
+    $worker->stop();
+    break;
+
+case 'process':
+    $runner = new Pfpm\Laravel\ProcessRunner($worker, (string) ($info['class'] ?? ''),
+        (string) ($info['name'] ?? 'process'));
+    $status = $runner->run();
+    if ($status === 0) {
+        $worker->stop();
+    }
+    exit($status);
+
+default:
+    fwrite(STDERR, "laravel-worker.php: unknown process role '{$role}'\n");
+    exit(1);
+}

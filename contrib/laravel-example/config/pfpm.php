@@ -32,6 +32,27 @@ return [
         App\Providers\RequestStampServiceProvider::class,
     ],
 
+    /*
+     * Pfpm\Event listeners, run by a task worker (GET /tasks/event).
+     */
+    'events' => [
+        App\Events\RecordEvent::class => [
+            App\Listeners\RecordFirstListener::class,
+            App\Listeners\RecordSecondListener::class,
+        ],
+    ],
+
+    /*
+     * The timer process (pool option `timer = on`).  App\Cron\RecordJob
+     * only when PFPM_TEST_CRON is set, so that the demo stays quiet; the
+     * scheduler (app/Console/Kernel.php) schedules nothing unless
+     * PFPM_TEST_DB is set.  PFPM_TEST_SCHEDULER=false turns it off.
+     */
+    'timer' => [
+        'jobs' => env('PFPM_TEST_CRON') ? [App\Cron\RecordJob::class] : [],
+        'scheduler' => (bool) env('PFPM_TEST_SCHEDULER', true),
+    ],
+
     'on_worker_start' => [App\Pfpm\WorkerHooks::class, 'start'],
     'on_worker_stop' => [App\Pfpm\WorkerHooks::class, 'stop'],
     'on_worker_error' => [App\Pfpm\WorkerHooks::class, 'error'],

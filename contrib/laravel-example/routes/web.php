@@ -1,9 +1,12 @@
 <?php
 
+use App\Events\RecordEvent;
 use App\Http\Controllers\AuthController;
 use App\Http\Controllers\ProbeController;
 use App\Models\Hit;
 use App\Support\RequestTally;
+use App\Tasks\RecordTask;
+use App\Tasks\ServicesTask;
 use Carbon\Carbon;
 use Illuminate\Http\Request;
 use Illuminate\Pagination\Paginator;
@@ -14,6 +17,7 @@ use Illuminate\Support\Facades\Log;
 use Illuminate\Support\Facades\Route;
 use Illuminate\Support\Facades\URL;
 use Illuminate\Support\Facades\View;
+use Pfpm\Task;
 
 /*
  * Routes of the `web` middleware group (session, cookies, CSRF).
@@ -52,6 +56,62 @@ Route::get('/db/write', function () {
     ]);
 
     return response()->json(['count' => DB::table('hits')->count(), 'last' => Hit::latest('id')->value('id')]);
+});
+
+/*
+ * pfpm tasks and events (the pool needs task_workers > 0).  The tasks and
+ * listeners record into PFPM_TEST_DB (App\Support\TestRecorder).
+ *
+ * GET /tasks/deliver?n=10&prefix=a&delay=0&tries=1&fail=0&sleep=
+ *   delivers n App\Tasks\RecordTask named <prefix><i> (i = 0..n-1), each
+ *   delayed `delay` seconds, with `tries` attempts, failing its first `fail`
+ *   attempts, sleeping `sleep` ms (default PFPM_TEST_TASK_SLEEP_MS);
+ *   answers {"ids": [task ids], "names": [...], "false": refused delivers}.
+ * GET /tasks/services
+ *   delivers App\Tasks\ServicesTask (config, database and injection in a task).
+ * GET /tasks/event?name=x[&tries=1]
+ *   fires App\Events\RecordEvent: its two listeners record event1:x and
+ *   event2:x (the first stops the propagation when name is "stop").
+ */
+Route::get('/tasks/deliver', function (Request $request) {
+    $n = max(0, min(100000, (int) $request->query('n', 1)));
+    $prefix = (string) $request->query('prefix', 't');
+    $delay = (float) $request->query('delay', 0);
+    $tries = max(1, (int) $request->query('tries', 1));
+    $fail = max(0, (int) $request->query('fail', 0));
+    $sleep = $request->query('sleep');
+    $sleep = $sleep === null || $sleep === '' ? null : max(0, (int) $sleep);
+
+    $ids = [];
+    $names = [];
+    $refused = 0;
+    for ($i = 0; $i < $n; $i++) {
+        $task = new RecordTask($prefix.$i, $fail, $sleep);
+        $task->tries($tries);
+        if ($delay > 0) {
+            $task->delay($delay);
+        }
+        $id = Task::deliver($task);
+        if ($id === false) {
+            $refused++;
+        } else {
+            $ids[] = $id;
+            $names[] = $prefix.$i;
+        }
+    }
+
+    return response()->json(['ids' => $ids, 'names' => $names, 'false' => $refused, 'pid' => getmypid()]);
+});
+
+Route::get('/tasks/services', function () {
+    return response()->json(['id' => Task::deliver(new ServicesTask()), 'pid' => getmypid()]);
+});
+
+Route::get('/tasks/event', function (Request $request) {
+    $id = RecordEvent::fire(new RecordEvent((string) $request->query('name', 'x')),
+        max(1, (int) $request->query('tries', 1)));
+
+    return response()->json(['id' => $id, 'pid' => getmypid()]);
 });
 
 Route::get('/login', [AuthController::class, 'form'])->name('login.form');

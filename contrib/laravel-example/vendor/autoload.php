@@ -45,3 +45,30 @@ spl_autoload_register(static function (string $class): void {
         }
     }
 });
+
+// pfpm's adapter classes (Pfpm\Task, Pfpm\Event, ...), which the app's
+// tasks, events and jobs extend.  In pfpm's worker mode laravel-worker.php
+// has registered its own loader for them already; this one serves artisan,
+// php-fpm and pfpm's classic mode: $PFPM_PHP_DIR, this source tree's
+// src/php, or pfpm's installed copy.
+spl_autoload_register(static function (string $class): void {
+    static $dirs = null;
+    if (strncmp($class, 'Pfpm\\', 5) !== 0) {
+        return;
+    }
+    if ($dirs === null) {
+        $dirs = array_filter([
+            getenv('PFPM_PHP_DIR') ?: null,
+            dirname(__DIR__, 3).'/src/php',
+            '/usr/local/share/pfpm/php',
+            '/usr/share/pfpm/php',
+        ]);
+    }
+    foreach ($dirs as $dir) {
+        $file = $dir.'/'.str_replace('\\', '/', $class).'.php';
+        if (is_file($file)) {
+            require $file;
+            return;
+        }
+    }
+});

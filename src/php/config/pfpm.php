@@ -107,6 +107,38 @@ return [
     'on_worker_error' => null,
 
     /*
+     * Events fired with Pfpm\Event::fire() and their listeners (classes
+     * extending Pfpm\Listener), run in this order by a task worker (the
+     * pool needs task_workers > 0); a listener returning false stops the
+     * propagation.  Listeners listed for a parent class or an interface of
+     * the event run after those of its own class.
+     *
+     *     'events' => [
+     *         App\Events\OrderShipped::class => [
+     *             App\Listeners\NotifyCustomer::class,
+     *             App\Listeners\UpdateStock::class,
+     *         ],
+     *     ],
+     */
+    'events' => [
+    ],
+
+    /*
+     * The timer process (pool option `timer = on`).
+     *   jobs       classes extending Pfpm\CronJob, resolved from the container
+     *              when the timer process starts; each runs every interval()
+     *              milliseconds, in a sandbox like a request
+     *   scheduler  run the application's scheduler (app/Console/Kernel.php
+     *              schedule(), `schedule:run`) once a minute: no crontab needed
+     * A pool without `timer = on` ignores this key.
+     */
+    'timer' => [
+        'jobs' => [
+        ],
+        'scheduler' => true,
+    ],
+
+    /*
      * Collect garbage cycles after a request when the worker uses more than
      * this many megabytes (0: leave it to PHP).
      */

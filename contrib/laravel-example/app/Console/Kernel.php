@@ -13,7 +13,12 @@ class Kernel extends ConsoleKernel
      */
     protected function schedule(Schedule $schedule)
     {
-        //
+        // For the integration tests: pfpm's timer process runs schedule:run
+        // every minute (config/pfpm.php 'timer' => ['scheduler' => true]),
+        // which runs `php artisan pfpm:mark` as a child process.
+        if (env('PFPM_TEST_DB')) {
+            $schedule->command('pfpm:mark scheduled')->everyMinute();
+        }
     }
 
     /**

@@ -150,18 +150,8 @@ final class Worker
         CurrentApplication::set($sandbox);
         try {
             $request = Request::capture();
-            $sandbox->instance('request', $request);
             $kernel->setApplication($sandbox);
-
-            foreach ($this->cleaners as $cleaner) {
-                $cleaner->clean($sandbox, $base);
-            }
-            foreach ((array) $this->config['flush'] as $binding) {
-                $sandbox->forgetInstance($binding);
-            }
-            foreach ((array) $this->config['providers'] as $provider) {
-                $sandbox->register($provider, true);
-            }
+            $this->prepareSandbox($sandbox, $request);
 
             $events = $sandbox['events'];
             $events->dispatch(Events::RECEIVED_REQUEST, [$request, $sandbox]);
@@ -191,6 +181,87 @@ final class Worker
     }
 
     /**
+     * Run $callback($sandbox) in a sandbox of the booted application, as a
+     * request runs: a fresh clone of the booted application made current,
+     * a request bound as 'request' (by default a GET of app.url, as artisan
+     * has), the cleaners, pfpm.flush and pfpm.providers; afterwards the
+     * booted application is current again.  Tasks, timer jobs and custom
+     * processes run this way.  Returns what the callback returns;
+     * exceptions propagate (the caller decides who reports them).
+     *
+     * @return mixed
+     */
+    public function sandboxed(callable $callback, ?Request $request = null)
+    {
+        $base = $this->application();
+        $sandbox = clone $base;
+
+        CurrentApplication::set($sandbox);
+        try {
+            $this->prepareSandbox($sandbox, $request ?? $this->consoleRequest($base));
+            return $callback($sandbox);
+        } finally {
+            CurrentApplication::set($base);
+            unset($sandbox, $request);
+            $this->collectGarbage();
+        }
+    }
+
+    /**
+     * Report an exception through the application's exception handler
+     * (storage/logs, error trackers), falling back to error_log().
+     */
+    public function report(Throwable $e, ?Application $app = null): void
+    {
+        try {
+            ($app ?? $this->application())->make(ExceptionHandler::class)->report($e);
+        } catch (Throwable $reportError) {
+            error_log('pfpm: ' . get_class($e) . ': ' . $e->getMessage() . ' in '
+                . $e->getFile() . ':' . $e->getLine() . ' (and reporting it failed: '
+                . $reportError->getMessage() . ')');
+        }
+    }
+
+    /**
+     * What every sandbox gets before its work runs: the request, the
+     * cleaners, pfpm.flush and pfpm.providers.
+     */
+    private function prepareSandbox(Application $sandbox, Request $request): void
+    {
+        $base = $this->app;
+        $sandbox->instance('request', $request);
+
+        foreach ($this->cleaners as $cleaner) {
+            $cleaner->clean($sandbox, $base);
+        }
+        foreach ((array) $this->config['flush'] as $binding) {
+            $sandbox->forgetInstance($binding);
+        }
+        foreach ((array) $this->config['providers'] as $provider) {
+            $sandbox->register($provider, true);
+        }
+    }
+
+    /**
+     * The request outside HTTP (tasks, timer jobs, processes): a GET of
+     * app.url, new each time, as Laravel's SetRequestForConsole builds it
+     * for artisan.
+     */
+    private function consoleRequest(Application $base): Request
+    {
+        $uri = (string) $base->make('config')->get('app.url', 'http://localhost');
+        $components = parse_url($uri);
+        $server = $_SERVER;
+        if (is_array($components) && isset($components['path'])) {
+            $server = array_merge($server, [
+                'SCRIPT_FILENAME' => $components['path'],
+                'SCRIPT_NAME' => $components['path'],
+            ]);
+        }
+        return Request::create($uri, 'GET', [], [], [], $server);
+    }
+
+    /**
      * The process is stopping (pfpm_handle_request() returned false:
      * graceful stop, reload, pm.max_requests, worker.max_memory).
      */
@@ -210,14 +281,11 @@ final class Worker
      */
     private function handleError(Throwable $e, Application $sandbox, ?Request $request, bool $responded): void
     {
+        $this->report($e, $sandbox);
         $handler = null;
         try {
             $handler = $sandbox->make(ExceptionHandler::class);
-            $handler->report($e);
-        } catch (Throwable $reportError) {
-            error_log('pfpm: ' . get_class($e) . ': ' . $e->getMessage() . ' in '
-                . $e->getFile() . ':' . $e->getLine() . ' (and reporting it failed: '
-                . $reportError->getMessage() . ')');
+        } catch (Throwable $ignored) {
         }
 
         if (!$responded) {
