@@ -1085,3 +1085,73 @@ def file_size(path):
         return os.path.getsize(path)
     except OSError:
         return 0
+
+
+# ---------------------------------------------------------------------------
+# Redis (test_tasks.py: the Redis task queue, the global timer lock)
+
+REDIS_BIN = os.environ.get("REDIS_SERVER", "/usr/bin/redis-server")
+
+
+class RedisServer(Daemon):
+    """A throwaway redis-server on 127.0.0.1:<free port>, nothing persisted
+    (--save "" --appendonly no). url(db) gives pfpm's task_queue value;
+    command(...) is a minimal RESP client (for FLUSHDB, KEYS, ...)."""
+
+    name = "redis"
+
+    def __init__(self, tmp, name="redis", port=None):
+        super().__init__(tmp, name)
+        self.port = port or free_port()
+        self.data_dir = tmp.sub("%s-data" % self.name)
+
+    def argv(self):
+        return [REDIS_BIN, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--daemonize", "no",
+                "--dir", self.data_dir, "--logfile", ""]
+
+    def ready_addrs(self):
+        return ["127.0.0.1:%d" % self.port]
+
+    def url(self, db=0):
+        return "redis://127.0.0.1:%d/%d" % (self.port, db)
+
+    def command(self, *args, db=0, timeout=5):
+        """One command (after SELECT db); the decoded reply (bytes, int, list, None)."""
+        def enc(*a):
+            out = [b"*%d\r\n" % len(a)]
+            for x in a:
+                x = x if isinstance(x, bytes) else str(x).encode()
+                out.append(b"$%d\r\n%s\r\n" % (len(x), x))
+            return b"".join(out)
+        s = socket.create_connection(("127.0.0.1", self.port), timeout)
+        f = s.makefile("rb")
+
+        def read():
+            line = f.readline()
+            if not line:
+                raise HarnessError("redis: connection closed")
+            kind, rest = line[:1], line[1:-2]
+            if kind == b"+":
+                return rest
+            if kind == b"-":
+                raise HarnessError("redis: %s" % rest.decode())
+            if kind == b":":
+                return int(rest)
+            if kind == b"$":
+                n = int(rest)
+                if n < 0:
+                    return None
+                data = f.read(n + 2)
+                return data[:-2]
+            if kind == b"*":
+                n = int(rest)
+                return None if n < 0 else [read() for _ in range(n)]
+            raise HarnessError("redis: unexpected reply %r" % line)
+        try:
+            s.sendall(enc("SELECT", db) + enc(*args))
+            read()
+            return read()
+        finally:
+            f.close()
+            s.close()
