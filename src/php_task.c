@@ -404,15 +404,28 @@ send_ready(uint32_t n)
  * acknowledges a task it released, so the task need not run again).
  */
 static int
-report(uint8_t type, const char *id, const char *text)
+report(uint8_t type, const char *id, const char *text, uint32_t more)
 {
+	size_t tlen = text != NULL ? strlen(text) : 0;
+	struct tq_hdr h = { .len = (uint32_t)(TQ_ID_LEN + tlen), .type = type };
+	struct tq_hdr r = { .len = sizeof more, .type = TQ_READY };
 	int attempt, e;
 
 	for (attempt = 0; attempt < 2; attempt++) {
+		/* With the credit for the next task, in the same write. */
+		struct iovec iov[5] = {
+			{ .iov_base = &h, .iov_len = sizeof h },
+			{ .iov_base = (void *)id, .iov_len = TQ_ID_LEN },
+			{ .iov_base = (void *)text, .iov_len = tlen },
+			{ .iov_base = &r, .iov_len = sizeof r },
+			{ .iov_base = &more, .iov_len = sizeof more },
+		};
+		bool fresh = tc.fd == -1;
+
 		if (conn_open() == -1)
 			return -1;
-		if (send_simple(type, id, TQ_ID_LEN, text, text != NULL ?
-		    strlen(text) : 0) == 0)
+		/* A new connection asks for its full credit on the next call. */
+		if (send_iov(iov, more > 0 && !fresh && tc.ready_sent ? 5 : 3) == 0)
 			return 0;
 		if (errno != EPIPE && errno != ECONNRESET && errno != ENOTCONN)
 			break;
@@ -628,11 +641,21 @@ static PHP_FUNCTION(pfpm_task_deliver)
 		    ZSTR_LEN(payload), (long long)w->pool->task_max_payload);
 		RETURN_FALSE;
 	}
-	if (tc.fd != -1)
-		conn_input();	/* TQ_STORED frames already there */
-	unstored = tc.sent - tc.stored - tc.refused;
 	sp = sb_pool((size_t)w->pool_index);
-	busy = sp->tq_queued + sp->tq_running + unstored + recent_stored(0);
+	/*
+	 * The master's TQ_STORED frames are read now and then, not at every
+	 * deliver (a read is a system call): when many are out, or when the
+	 * queue looks full with them counted.
+	 */
+	for (attempt = 0; attempt < 2; attempt++) {
+		unstored = tc.sent - tc.stored - tc.refused;
+		busy = sp->tq_queued + sp->tq_running + unstored + recent_stored(0);
+		if (tc.fd == -1 || attempt > 0 || (unstored < 256 &&
+		    (w->pool->task_queue_max == 0 ||
+		    busy < (uint64_t)w->pool->task_queue_max)))
+			break;
+		conn_input();
+	}
 	if (w->pool->task_queue_max > 0 &&
 	    busy >= (uint64_t)w->pool->task_queue_max) {
 		limited("task queue: task refused: the queue is full (%llu queued, running or unconfirmed; task_queue_max %d)",
@@ -833,7 +856,7 @@ fail_fatal(struct ptask *t)
 	    TQ_ID_LEN, t->h.id, t->queue, (int)t->h.attempt, (int)t->h.tries,
 	    text);
 	task_client_sync();
-	report(TQ_FAIL, t->h.id, text);
+	report(TQ_FAIL, t->h.id, text, 0);
 	free(text);
 	free(t->payload);
 	free(t);
@@ -867,7 +890,7 @@ static PHP_FUNCTION(pfpm_task_wait)
 	char *fail = NULL;
 	uint64_t cpu_u0, cpu_s0, u, sy;
 	bool bailed = false;
-	uint32_t one = 1;
+	bool stop;
 
 	ZEND_PARSE_PARAMETERS_START(1, 1)
 		Z_PARAM_FUNC(fci, fcc)
@@ -948,15 +971,6 @@ static PHP_FUNCTION(pfpm_task_wait)
 
 	/* Tasks this task delivered are stored before it is acknowledged. */
 	task_client_sync();
-	if (tc.fd != -1)
-		conn_input();	/* an end of file shows now, not at the write */
-	if (report(fail != NULL ? TQ_FAIL : TQ_DONE, t->h.id, fail) == -1)
-		log_warn("task %.*s: cannot report to the master (%s): it will run again",
-		    TQ_ID_LEN, t->h.id, strerror(errno));
-	free(fail);
-	free(t->payload);
-	free(t);
-
 	sb_cpu_us(&u, &sy);
 	s->last_duration_us = sb_now_us() - s->req_start_us;
 	s->last_cpu_user_us = u - cpu_u0;
@@ -972,24 +986,20 @@ static PHP_FUNCTION(pfpm_task_wait)
 	tasks_run++;
 
 	if (w->pool->task_max_requests > 0 &&
-	    tasks_run >= (uint64_t)w->pool->task_max_requests) {
+	    tasks_run >= (uint64_t)w->pool->task_max_requests)
 		worker_retire(SB_RECYCLE_MAX_REQUESTS);
-		RETURN_FALSE;
-	}
-	if (w->pool->worker_max_memory > 0 &&
-	    (int64_t)zend_memory_usage(1) > w->pool->worker_max_memory) {
+	else if (w->pool->worker_max_memory > 0 &&
+	    (int64_t)zend_memory_usage(1) > w->pool->worker_max_memory)
 		worker_retire(SB_RECYCLE_MAX_MEMORY);
-		RETURN_FALSE;
-	}
-	if (must_stop())
-		RETURN_FALSE;
-	/* A connection lost meanwhile sends its full credit on the next call. */
-	if (tc.fd != -1 && tc.ready_sent && send_ready(one) == -1) {
-		log_warn("task queue: cannot ask the master for tasks: %s",
-		    strerror(errno));
-		conn_close("ready refused");
-	}
-	RETURN_TRUE;
+	stop = w->slot->retiring || must_stop();
+	if (report(fail != NULL ? TQ_FAIL : TQ_DONE, t->h.id, fail,
+	    stop ? 0 : 1) == -1)
+		log_warn("task %.*s: cannot report to the master (%s): it will run again",
+		    TQ_ID_LEN, t->h.id, strerror(errno));
+	free(fail);
+	free(t->payload);
+	free(t);
+	RETURN_BOOL(!stop);
 }
 
 static const zend_function_entry functions[] = {

@@ -706,38 +706,42 @@ q_accept(struct taskq *q)
 	}
 }
 
-/* Due tasks to the task workers with credit, in turns. */
+/*
+ * Due tasks to the task workers with credit, the least busy first: an
+ * idle worker gets the next task before one that still has tasks to run
+ * (a long task holds back only what its worker was already sent).
+ */
 static void
 q_dispatch(struct taskq *q, int64_t now)
 {
-	struct tq_conn *c;
+	struct tq_conn *c, *best;
 	struct tq_task t;
-	bool progress;
 	int r;
 
-	do {
-		progress = false;
-		for (c = q->conns; c != NULL; c = c->next) {
-			if (c->credit == 0)
-				continue;
-			memset(&t, 0, sizeof t);
-			r = q->be->next(q->db, now, &t);
-			if (r == -1) {
-				q->next_failed = true;
-				if (errlog_ok(q))
-					log_error("pool %s: task queue: cannot "
-					    "take the next task", q->pc->name);
-				return;
-			}
-			q->next_failed = false;
-			if (r == 0)
-				return;
-			q_dirty(q);
-			q->claimed++;
-			conn_send_task(c, &t);
-			progress = true;
+	for (;;) {
+		best = NULL;
+		for (c = q->conns; c != NULL; c = c->next)
+			if (c->credit > 0 && (best == NULL ||
+			    c->nflight < best->nflight))
+				best = c;
+		if (best == NULL)
+			return;
+		memset(&t, 0, sizeof t);
+		r = q->be->next(q->db, now, &t);
+		if (r == -1) {
+			q->next_failed = true;
+			if (errlog_ok(q))
+				log_error("pool %s: task queue: cannot "
+				    "take the next task", q->pc->name);
+			return;
 		}
-	} while (progress);
+		q->next_failed = false;
+		if (r == 0)
+			return;
+		q_dirty(q);
+		q->claimed++;
+		conn_send_task(best, &t);
+	}
 }
 
 /* Any connection with credit left? */
