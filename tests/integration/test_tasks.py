@@ -20,6 +20,7 @@ import os
 import re
 import signal
 import sqlite3
+import threading
 import time
 
 import harness as H
@@ -366,6 +367,52 @@ def test_durable_across_kill9_of_everything():
         assert rc == 0, (rc, out, err)
         assert H.wait_for(lambda: re.search(r"^queued: 0$", cli(b, "stats", "www")[1], re.M),
                           10), cli(b, "stats", "www")
+    finally:
+        stop(b)
+
+
+def test_reload_while_delivering():
+    """SIGUSR2 twice while two clients deliver: every task a deliver
+    returned an id for runs (the new master takes over the queue's socket,
+    workers send again what the old one had not confirmed)."""
+    b = start("reload")
+    try:
+        delivered, refused, errors = [], [0], []
+        lock = threading.Lock()
+
+        def client(k):
+            for i in range(40):
+                try:
+                    d = deliver(b, label="r%d-%d" % (k, i), n=50)
+                except Exception as e:      # a failed request is a failure too
+                    errors.append(repr(e))
+                    continue
+                with lock:
+                    delivered.extend(d["ids"])
+                    refused[0] += d["false"]
+        threads = [threading.Thread(target=client, args=(k,)) for k in range(2)]
+        for t in threads:
+            t.start()
+        H.wait_for(lambda: len(delivered) >= 300, 30)
+        b.send_signal(signal.SIGUSR2)
+        H.wait_for(lambda: len(delivered) >= 1500, 30)
+        b.send_signal(signal.SIGUSR2)
+        for t in threads:
+            t.join(120)
+        assert not errors, errors[:3]
+        assert len(delivered) + refused[0] == 4000, (len(delivered), refused[0])
+        # Refusals are allowed (a new master slow to read), but must stay rare.
+        assert refused[0] <= 40, "%d of 4000 delivers refused across two reloads\n%s" % (
+            refused[0], diag(b))
+        have = [set()]
+
+        def all_done():
+            have[0] = {r[0] for r in rows(b.db, "SELECT task_id FROM runs WHERE outcome = 'ok'")}
+            return have[0] >= set(delivered)
+        ok = H.wait_for(all_done, 120, 0.2)
+        lost = set(delivered) - have[0]
+        assert ok, "%d delivered tasks never ran after two reloads, e.g. %s\n%s" % (
+            len(lost), sorted(lost)[:5], diag(b))
     finally:
         stop(b)
 
