@@ -296,6 +296,7 @@ void sb_release(struct sb_slot *);
 uint64_t sb_now_us(void);
 uint64_t sb_wall_us(void);
 void sb_cpu_us(uint64_t *, uint64_t *);
+void sb_run_done(struct sb_slot *, uint64_t, uint64_t);
 int sb_listen_queue(int, uint64_t *, uint64_t *);
 
 /* fcgi.c: the FastCGI protocol, one connection at a time. */

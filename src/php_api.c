@@ -100,6 +100,67 @@ uncaught_exception(void)
 		zend_exception_error(EG(exception), E_ERROR);
 }
 
+/*
+ * Call a callable from worker-mode C code (the request handler, a task, a
+ * timer job), with max_execution_time running if `timeout`.  True if it
+ * bailed out (a fatal error, or memory exhausted, which arrives as an exit
+ * with an unclean shutdown): the engine is then not safe to reuse and the
+ * process must be replaced.  An exception it threw stays in EG(exception).
+ */
+bool
+php_call_worker(zval *callable, uint32_t argc, zval *argv, bool timeout)
+{
+	zval rv;
+	volatile bool bailed = false;	/* set after the longjmp */
+
+	ZVAL_UNDEF(&rv);
+	if (timeout)
+		zend_set_timeout(INI_INT("max_execution_time"), 0);
+	zend_try {
+		if (call_user_function(NULL, NULL, callable, &rv, argc, argv) ==
+		    SUCCESS)
+			zval_ptr_dtor(&rv);
+	} zend_catch {
+		bailed = true;
+	} zend_end_try();
+	if (timeout)
+		zend_unset_timeout();
+	return bailed || (EG(exception) != NULL &&
+	    zend_is_unwind_exit(EG(exception)) && CG(unclean_shutdown));
+}
+
+/*
+ * After php_call_worker(): NULL if the call returned or exit()ed, else
+ * "Class: message" of the exception it threw (the message cut at `max`),
+ * which is cleared.
+ */
+char *
+php_take_exception(size_t max)
+{
+	zend_object *ex = EG(exception);
+	zend_string *msg;
+	zval rv;
+	char *text;
+
+	if (ex == NULL)
+		return NULL;
+	if (zend_is_unwind_exit(ex) || zend_is_graceful_exit(ex)) {
+		zend_clear_exception();
+		return NULL;
+	}
+	GC_ADDREF(ex);
+	zend_clear_exception();
+	msg = zval_get_string(zend_read_property_ex(ex->ce, ex,
+	    ZSTR_KNOWN(ZEND_STR_MESSAGE), 1, &rv));
+	if (EG(exception) != NULL)
+		zend_clear_exception();
+	xasprintf(&text, "%s: %.*s", ZSTR_VAL(ex->ce->name),
+	    (int)(ZSTR_LEN(msg) > max ? max : ZSTR_LEN(msg)), ZSTR_VAL(msg));
+	zend_string_release(msg);
+	OBJ_RELEASE(ex);
+	return text;
+}
+
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_handle_request, 0, 1, _IS_BOOL, 0)
 	ZEND_ARG_TYPE_INFO(0, handler, IS_CALLABLE, 0)
 ZEND_END_ARG_INFO()
@@ -115,8 +176,6 @@ static PHP_FUNCTION(pfpm_handle_request)
 	zend_fcall_info_cache fcc;
 	const struct worker_ctx *w = worker_context();
 	struct fcgi_conn *c;
-	zval retval;
-	bool bailed = false;
 
 	ZEND_PARSE_PARAMETERS_START(1, 1)
 		Z_PARAM_FUNC(fci, fcc)
@@ -141,22 +200,7 @@ static PHP_FUNCTION(pfpm_handle_request)
 		sapi_worker_fatal();
 		zend_bailout();
 	}
-	zend_set_timeout(INI_INT("max_execution_time"), 0);
-	ZVAL_UNDEF(&retval);
-	fci.retval = &retval;
-	fci.param_count = 0;
-	fci.params = NULL;
-	zend_try {
-		if (zend_call_function(&fci, &fcc) == SUCCESS)
-			zval_ptr_dtor(&retval);
-	} zend_catch {
-		bailed = true;
-	} zend_end_try();
-	zend_unset_timeout();
-	if (!bailed && EG(exception) != NULL &&
-	    zend_is_unwind_exit(EG(exception)) && CG(unclean_shutdown))
-		bailed = true;
-	if (bailed) {
+	if (php_call_worker(&fci.function_name, 0, NULL, true)) {
 		/* The boot request's shutdown answers this request. */
 		sapi_worker_fatal();
 		zend_clear_exception();

@@ -99,10 +99,7 @@ must_stop(void)
 static int64_t
 now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(sb_now_us() / 1000);
 }
 
 /* Our stored delivers the shared counters may not show yet; add n first. */
@@ -818,30 +815,6 @@ next_task(void)
 	}
 }
 
-/* "Class: message" of the pending exception, which is cleared. */
-static char *
-exception_text(void)
-{
-	zend_object *ex = EG(exception);
-	zend_string *msg;
-	zval rv, *p;
-	char *text;
-
-	GC_ADDREF(ex);
-	zend_clear_exception();
-	p = zend_read_property_ex(ex->ce, ex, ZSTR_KNOWN(ZEND_STR_MESSAGE), 1,
-	    &rv);
-	msg = zval_get_string(p);
-	if (EG(exception) != NULL)
-		zend_clear_exception();
-	xasprintf(&text, "%s: %.*s", ZSTR_VAL(ex->ce->name),
-	    (int)(ZSTR_LEN(msg) > FAIL_TEXT_MAX ? FAIL_TEXT_MAX : ZSTR_LEN(msg)),
-	    ZSTR_VAL(msg));
-	zend_string_release(msg);
-	OBJ_RELEASE(ex);
-	return text;
-}
-
 /* A fatal error (or memory exhausted, or timeout) ended the task. */
 static void
 fail_fatal(struct ptask *t)
@@ -862,15 +835,6 @@ fail_fatal(struct ptask *t)
 	free(t);
 }
 
-static void
-copy_field(char *dst, size_t size, const char *src, size_t len)
-{
-	if (len >= size)
-		len = size - 1;
-	memcpy(dst, src, len);
-	dst[len] = '\0';
-}
-
 ZEND_BEGIN_ARG_WITH_RETURN_TYPE_INFO_EX(arginfo_wait, 0, 1, _IS_BOOL, 0)
 	ZEND_ARG_TYPE_INFO(0, handler, IS_CALLABLE, 0)
 ZEND_END_ARG_INFO()
@@ -886,10 +850,10 @@ static PHP_FUNCTION(pfpm_task_wait)
 	zend_fcall_info_cache fcc;
 	struct sb_slot *s;
 	struct ptask *t;
-	zval params[2], retval;
+	zval params[2];
 	char *fail = NULL;
 	uint64_t cpu_u0, cpu_s0, u, sy;
-	bool bailed = false;
+	bool bailed;
 	bool stop;
 
 	ZEND_PARSE_PARAMETERS_START(1, 1)
@@ -913,9 +877,9 @@ static PHP_FUNCTION(pfpm_task_wait)
 
 	s->req_start_us = sb_now_us();
 	s->req_wall_us = sb_wall_us();
-	copy_field(s->method, sizeof s->method, "TASK", 4);
-	copy_field(s->uri, sizeof s->uri, t->queue, strlen(t->queue));
-	copy_field(s->script, sizeof s->script, t->h.id, TQ_ID_LEN);
+	snprintf(s->method, sizeof s->method, "TASK");
+	snprintf(s->uri, sizeof s->uri, "%s", t->queue);
+	snprintf(s->script, sizeof s->script, "%.*s", TQ_ID_LEN, t->h.id);
 	s->query[0] = s->user[0] = '\0';
 	s->content_length = t->len;
 	s->state = SB_RUNNING;
@@ -928,21 +892,7 @@ static PHP_FUNCTION(pfpm_task_wait)
 	add_assoc_long(&params[1], "tries", t->h.tries);
 	add_assoc_string(&params[1], "queue", t->queue);
 	add_assoc_double(&params[1], "created", (double)t->h.created_ms / 1000.0);
-	ZVAL_UNDEF(&retval);
-	fci.retval = &retval;
-	fci.params = params;
-	fci.param_count = 2;
-	zend_set_timeout(INI_INT("max_execution_time"), 0);
-	zend_try {
-		if (zend_call_function(&fci, &fcc) == SUCCESS)
-			zval_ptr_dtor(&retval);
-	} zend_catch {
-		bailed = true;
-	} zend_end_try();
-	zend_unset_timeout();
-	if (!bailed && EG(exception) != NULL &&
-	    zend_is_unwind_exit(EG(exception)) && CG(unclean_shutdown))
-		bailed = true;	/* memory exhausted */
+	bailed = php_call_worker(&fci.function_name, 2, params, true);
 	zval_ptr_dtor(&params[0]);
 	zval_ptr_dtor(&params[1]);
 	if (bailed) {
@@ -957,32 +907,20 @@ static PHP_FUNCTION(pfpm_task_wait)
 		zend_clear_exception();
 		zend_bailout();
 	}
-	if (EG(exception) != NULL) {
-		if (zend_is_unwind_exit(EG(exception)) ||
-		    zend_is_graceful_exit(EG(exception)))
-			zend_clear_exception();	/* exit()/die(): done */
-		else {
-			fail = exception_text();
-			log_warn("task %.*s (queue %s, attempt %d of %d) failed: %s",
-			    TQ_ID_LEN, t->h.id, t->queue, (int)t->h.attempt,
-			    (int)t->h.tries, fail);
-		}
-	}
+	/* Returned, or exit()/die(): done; an exception: failed. */
+	if ((fail = php_take_exception(FAIL_TEXT_MAX)) != NULL)
+		log_warn("task %.*s (queue %s, attempt %d of %d) failed: %s",
+		    TQ_ID_LEN, t->h.id, t->queue, (int)t->h.attempt,
+		    (int)t->h.tries, fail);
 
 	/* Tasks this task delivered are stored before it is acknowledged. */
 	task_client_sync();
 	sb_cpu_us(&u, &sy);
-	s->last_duration_us = sb_now_us() - s->req_start_us;
 	s->last_cpu_user_us = u - cpu_u0;
 	s->last_cpu_sys_us = sy - cpu_s0;
 	s->last_cpu_us = s->last_cpu_user_us + s->last_cpu_sys_us;
-	s->last_memory = zend_memory_peak_usage(1);
+	sb_run_done(s, zend_memory_peak_usage(1), zend_memory_usage(1));
 	zend_memory_reset_peak_usage();
-	s->memory = zend_memory_usage(1);
-	s->requests++;
-	s->req_start_us = 0;
-	s->idle_since_us = sb_now_us();
-	s->state = SB_IDLE;
 	tasks_run++;
 
 	if (w->pool->task_max_requests > 0 &&

@@ -158,3 +158,18 @@ role_name(int role)
 
 	return role >= 0 && role < ROLE_N ? names[role] : "?";
 }
+
+/* A task or timer run is over: its figures, then the slot is idle again. */
+void
+sb_run_done(struct sb_slot *s, uint64_t peak, uint64_t memory)
+{
+	uint64_t now = sb_now_us();
+
+	s->last_duration_us = now - s->req_start_us;
+	s->last_memory = peak;
+	s->memory = memory;
+	s->requests++;
+	s->req_start_us = 0;
+	s->idle_since_us = now;
+	s->state = SB_IDLE;
+}

@@ -424,7 +424,7 @@ on_deliver(struct tq_conn *c, const struct tq_hdr *h, const char *body)
 	}
 	if (q->pc->task_max_payload >= 0 &&
 	    plen > (uint64_t)q->pc->task_max_payload) {
-		proto_error(c, "payload larger than task.max_payload");
+		proto_error(c, "payload larger than task_max_payload");
 		return -1;
 	}
 	if (memchr(body + sizeof d, '\0', h->qlen) != NULL) {

@@ -217,19 +217,13 @@ struct rlease {
 static int64_t
 mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(sb_now_us() / 1000);
 }
 
 static int64_t
 real_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(sb_wall_us() / 1000);
 }
 
 /* An error reply, or an EXEC whose commands failed: its message. */

@@ -132,10 +132,7 @@ struct tqs {
 static int64_t
 tqs_now_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return (int64_t)(sb_wall_us() / 1000);
 }
 
 /* Log a failed step with SQLite's reason; notice a rolled back batch. */

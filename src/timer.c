@@ -264,31 +264,13 @@ advance(struct timer *t, uint64_t now, bool ran)
 	t->k = k;
 }
 
-/* $cb($id) under zend_try: true if it bailed out (fatal error). */
-static bool
-call_cb(zval *cb, zend_long id)
-{
-	zval arg, rv;
-	bool bailed = false;
-
-	ZVAL_LONG(&arg, id);
-	ZVAL_UNDEF(&rv);
-	zend_try {
-		if (call_user_function(NULL, NULL, cb, &rv, 1, &arg) == SUCCESS)
-			zval_ptr_dtor(&rv);
-	} zend_catch {
-		bailed = true;
-	} zend_end_try();
-	return bailed;
-}
-
 /* Call one timer's callback (a fatal error bails out: the process is replaced). */
 static void
 run_one(const struct worker_ctx *w, struct timer *t, bool slot_owner)
 {
 	struct sb_slot *s = w != NULL ? w->slot : NULL;
-	zval cb;
-	bool bailed;
+	zval cb, arg;
+	char *text;
 	zend_long id = t->id;
 
 	if (slot_owner) {
@@ -299,54 +281,26 @@ run_one(const struct worker_ctx *w, struct timer *t, bool slot_owner)
 		s->query[0] = s->script[0] = s->user[0] = '\0';
 		s->content_length = 0;
 		s->state = SB_RUNNING;
-		zend_set_timeout(INI_INT("max_execution_time"), 0);
 	}
 	/* Our own reference: the callback may clear its timer. */
 	ZVAL_COPY(&cb, &t->cb);
-	bailed = call_cb(&cb, id);
-	if (slot_owner)
-		zend_unset_timeout();
-	if (!bailed && EG(exception) != NULL &&
-	    zend_is_unwind_exit(EG(exception)) && CG(unclean_shutdown))
-		bailed = true;
-	if (bailed) {
+	ZVAL_LONG(&arg, id);
+	/* Inside a request, the request's max_execution_time keeps running. */
+	if (php_call_worker(&cb, 1, &arg, slot_owner)) {
 		log_error("timer #%ld: fatal error; replacing this process", (long)id);
 		sapi_worker_fatal();
 		zend_clear_exception();
 		zend_bailout();
 	}
 	zval_ptr_dtor(&cb);
-	if (EG(exception) != NULL) {
-		if (zend_is_unwind_exit(EG(exception)) ||
-		    zend_is_graceful_exit(EG(exception)))
-			zend_clear_exception();	/* exit(): this run ends */
-		else {
-			zend_object *ex = EG(exception);
-			zend_string *msg;
-			zval mrv;
-
-			GC_ADDREF(ex);
-			zend_clear_exception();
-			msg = zval_get_string(zend_read_property_ex(ex->ce, ex,
-			    ZSTR_KNOWN(ZEND_STR_MESSAGE), 1, &mrv));
-			if (EG(exception) != NULL)
-				zend_clear_exception();
-			log_warn("timer #%ld: uncaught %s: %s", (long)id,
-			    ZSTR_VAL(ex->ce->name), ZSTR_VAL(msg));
-			zend_string_release(msg);
-			OBJ_RELEASE(ex);
-		}
+	if ((text = php_take_exception(2048)) != NULL) {
+		log_warn("timer #%ld: uncaught %s", (long)id, text);
+		free(text);
 	}
 	task_client_sync();
 	if (slot_owner) {
-		s->last_duration_us = sb_now_us() - s->req_start_us;
-		s->last_memory = zend_memory_peak_usage(1);
+		sb_run_done(s, zend_memory_peak_usage(1), zend_memory_usage(1));
 		zend_memory_reset_peak_usage();
-		s->memory = zend_memory_usage(1);
-		s->requests++;
-		s->req_start_us = 0;
-		s->idle_since_us = sb_now_us();
-		s->state = SB_IDLE;
 	}
 }
 

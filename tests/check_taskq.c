@@ -863,7 +863,7 @@ START_TEST(test_protocol_errors)
 	client_write(bad, (const char *)&h, sizeof h);
 	ck_assert(closed_by_master(bad, 1000));
 	client_free(bad);
-	/* A payload over task.max_payload. */
+	/* A payload over task_max_payload. */
 	bad = client_new(ROLE_REQUEST, false);
 	{
 		char *p = xcalloc(1, (size_t)pc.task_max_payload + 1);

@@ -85,6 +85,17 @@ _LIVE = []        # started daemons, stopped at exit as a safety net
 _TMPDIRS = []
 
 
+def require_pfpm(selftest_reason):
+    """In setup_module: skip the module without the real pfpm binary, and
+    under PFPM_PARITY_SELFTEST (php-fpm stands in for pfpm there), saying
+    why the module cannot run on php-fpm."""
+    ok, why = pfpm_available()
+    if not ok:
+        raise Skip(why)
+    if selftest():
+        raise Skip("%s (PFPM_PARITY_SELFTEST)" % selftest_reason)
+
+
 class TestDir:
     """A temp dir for one test module. World-traversable so that Apache
     workers (www-data) and nginx workers can reach sockets inside it."""

@@ -44,6 +44,15 @@ def preflight():
     return True, ""
 
 
+def require_laravel(selftest_reason):
+    """In setup_module: skip unless pfpm and everything preflight() checks
+    are there (see harness.require_pfpm)."""
+    H.require_pfpm(selftest_reason)
+    ok, why = preflight()
+    if not ok:
+        raise H.Skip(why)
+
+
 def prepare_app(tmp, name="app"):
     """Copy contrib/laravel-example into the temp dir and run its setup.sh
     (key, directories, SQLite database, migrations, seeded users)."""

@@ -18,11 +18,7 @@ TMP = None
 
 def setup_module():
     global TMP
-    ok, why = H.pfpm_available()
-    if not ok:
-        raise H.Skip(why)
-    if H.selftest():
-        raise H.Skip("pfpm CLI tests need the pfpm binary")
+    H.require_pfpm("pfpm CLI tests need the pfpm binary")
     TMP = H.TestDir("pfpm-cli")
 
 

@@ -103,14 +103,7 @@ class Env:
 
 def setup_module():
     global ENV
-    ok, why = H.pfpm_available()
-    if not ok:
-        raise H.Skip(why)
-    if H.selftest():
-        raise H.Skip("worker mode has no php-fpm equivalent (PFPM_PARITY_SELFTEST)")
-    ok, why = L.preflight()
-    if not ok:
-        raise H.Skip(why)
+    L.require_laravel("worker mode has no php-fpm equivalent")
     ENV = Env()
 
 

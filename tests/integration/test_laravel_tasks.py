@@ -115,14 +115,7 @@ class Env:
 
 def setup_module():
     global ENV
-    ok, why = H.pfpm_available()
-    if not ok:
-        raise H.Skip(why)
-    if H.selftest():
-        raise H.Skip("tasks have no php-fpm equivalent (PFPM_PARITY_SELFTEST)")
-    ok, why = L.preflight()
-    if not ok:
-        raise H.Skip(why)
+    L.require_laravel("tasks have no php-fpm equivalent")
     ENV = Env()
 
 

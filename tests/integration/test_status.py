@@ -79,11 +79,7 @@ def access_log(name):
 
 def setup_module():
     global TMP, MAIN, NGINX, DOCROOT, FAIL_DIR
-    ok, why = H.pfpm_available()
-    if not ok:
-        raise H.Skip(why)
-    if H.selftest():
-        raise H.Skip("pfpm's own status fields and worker mode (PFPM_PARITY_SELFTEST)")
+    H.require_pfpm("pfpm's own status fields and worker mode")
     if not os.access(H.NGINX_BIN, os.X_OK):
         raise H.Skip("nginx not found at %s" % H.NGINX_BIN)
     TMP = H.TestDir("pfpm-status")

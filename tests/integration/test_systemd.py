@@ -47,11 +47,7 @@ def _built_with_systemd():
 
 def setup_module():
     global TMP
-    ok, why = H.pfpm_available()
-    if not ok:
-        raise H.Skip(why)
-    if H.selftest():
-        raise H.Skip("systemd support has no php-fpm equivalent here (PFPM_PARITY_SELFTEST)")
+    H.require_pfpm("systemd support has no php-fpm equivalent here")
     if not _built_with_systemd():
         raise H.Skip("pfpm was built without systemd (./configure --without-systemd)")
     TMP = H.TestDir("pfpm-sd")

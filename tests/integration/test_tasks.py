@@ -46,11 +46,7 @@ CREATE TABLE IF NOT EXISTS events (kind TEXT, name TEXT, n INT, pid INT, ppid IN
 
 def setup_module():
     global TMP
-    ok, why = H.pfpm_available()
-    if not ok:
-        raise H.Skip(why)
-    if H.selftest():
-        raise H.Skip("the task queue has no php-fpm equivalent (PFPM_PARITY_SELFTEST)")
+    H.require_pfpm("the task queue has no php-fpm equivalent")
     TMP = H.TestDir("pfpm-tasks")
 
 

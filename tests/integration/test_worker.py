@@ -245,11 +245,7 @@ NGINX_SERVERS = ("app", "recycle", "memory", "plain", "symfony", "abort")
 
 def setup_module():
     global TMP, INI, SCAN, UPLOAD_DIR, SESSION_DIR, MAIN, NGINX, BOOT_LOG, MARKERS
-    ok, why = H.pfpm_available()
-    if not ok:
-        raise H.Skip(why)
-    if H.selftest():
-        raise H.Skip("worker mode has no php-fpm equivalent (PFPM_PARITY_SELFTEST)")
+    H.require_pfpm("worker mode has no php-fpm equivalent")
     if not os.access(H.NGINX_BIN, os.X_OK):
         raise H.Skip("nginx not found at %s" % H.NGINX_BIN)
     TMP = H.TestDir("pfpm-worker")
