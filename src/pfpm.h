@@ -356,6 +356,8 @@ struct worker_ctx {
 void worker_main(struct worker_ctx *) NORETURN;
 int worker_signal_fd(void);
 void worker_read_signals(void);
+bool worker_must_stop(void);
+void worker_idle(void);
 struct fcgi_conn *worker_next(void);
 void worker_done(struct fcgi_conn *);
 void worker_retire(enum sb_recycle);

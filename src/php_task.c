@@ -88,14 +88,6 @@ static char id_prefix[17];
 static pid_t id_pid;
 static uint64_t tasks_run;
 
-/* QUIT (read from worker.c's signalfd): the process must stop. */
-static bool
-must_stop(void)
-{
-	worker_read_signals();
-	return worker_stopping();
-}
-
 static int64_t
 now_ms(void)
 {
@@ -768,7 +760,7 @@ next_task(void)
 	bool warned = false;
 
 	for (;;) {
-		if (must_stop())
+		if (worker_must_stop())
 			return NULL;
 		if (tc.fd != -1 && tc.pid != getpid())
 			conn_close("forked");
@@ -866,10 +858,7 @@ static PHP_FUNCTION(pfpm_task_wait)
 	s = w->slot;
 	if (!s->ready) {
 		sapi_worker_booted();
-		s->ready = 1;
-		s->req_start_us = 0;
-		s->idle_since_us = sb_now_us();
-		s->state = SB_IDLE;
+		worker_idle();
 	}
 	zend_unset_timeout();
 	if ((t = next_task()) == NULL)
@@ -929,7 +918,7 @@ static PHP_FUNCTION(pfpm_task_wait)
 	else if (w->pool->worker_max_memory > 0 &&
 	    (int64_t)zend_memory_usage(1) > w->pool->worker_max_memory)
 		worker_retire(SB_RECYCLE_MAX_MEMORY);
-	stop = w->slot->retiring || must_stop();
+	stop = w->slot->retiring || worker_must_stop();
 	if (report(fail != NULL ? TQ_FAIL : TQ_DONE, t->h.id, fail,
 	    stop ? 0 : 1) == -1)
 		log_warn("task %.*s: cannot report to the master (%s): it will run again",

@@ -51,14 +51,6 @@ due_ns(const struct timer *t)
 	return t->start_ns + t->k * t->ms * 1000000u;
 }
 
-/* QUIT (read from worker.c's signalfd): the process must stop. */
-static bool
-must_stop(void)
-{
-	worker_read_signals();
-	return worker_stopping();
-}
-
 static struct timer *
 find(zend_long id)
 {
@@ -174,31 +166,41 @@ static struct {
 	uint64_t every_ns;
 } lock;
 
+/* The lease pfpm:POOL:timer-lock, held as "host:pid". */
+static struct rlease *
+lease_open(const struct worker_ctx *w, char **cause)
+{
+	char host[256], *key, *owner;
+	struct rlease *l;
+
+	if (gethostname(host, sizeof host) == -1)
+		strcpy(host, "localhost");
+	host[sizeof host - 1] = '\0';
+	xasprintf(&key, "pfpm:%s:timer-lock", w->pool->name);
+	xasprintf(&owner, "%s:%d", host, (int)getpid());
+	l = rlease_new(&w->pool->taskq, key, owner, w->pool->timer_lock_lease_ms,
+	    cause);
+	free(key);
+	free(owner);
+	return l;
+}
+
 static void
 lock_start(const struct worker_ctx *w)
 {
-	char host[256], *key, *owner, *cause = NULL;
+	char *cause = NULL;
 
 	memset(&lock, 0, sizeof lock);
 	if (w == NULL || !w->pool->timer_global_lock)
 		return;
 	lock.on = true;
 	lock.every_ns = (uint64_t)w->pool->timer_lock_lease_ms * 1000000u / 3;
-	if (gethostname(host, sizeof host) == -1)
-		strcpy(host, "localhost");
-	host[sizeof host - 1] = '\0';
-	xasprintf(&key, "pfpm:%s:timer-lock", w->pool->name);
-	xasprintf(&owner, "%s:%d", host, (int)getpid());
-	lock.l = rlease_new(&w->pool->taskq, key, owner,
-	    w->pool->timer_lock_lease_ms, &cause);
-	if (lock.l == NULL) {
-		log_error("timer: cannot set up the global lock %s: %s; timers do not run until it can",
-		    key, cause != NULL ? cause : "?");
+	if ((lock.l = lease_open(w, &cause)) == NULL) {
+		log_error("timer: cannot set up the global lock of pool %s: %s; timers do not run until it can",
+		    w->pool->name, cause != NULL ? cause : "?");
 		lock.error_logged = true;
 	}
 	free(cause);
-	free(key);
-	free(owner);
 }
 
 /* Whether this process may run callbacks now (renews the lease when due). */
@@ -215,17 +217,7 @@ lock_held(const struct worker_ctx *w, uint64_t now)
 		return lock.held;
 	lock.checked_ns = now;
 	if (lock.l == NULL) {
-		char *key, *owner, host[256];
-
-		if (gethostname(host, sizeof host) == -1)
-			strcpy(host, "localhost");
-		host[sizeof host - 1] = '\0';
-		xasprintf(&key, "pfpm:%s:timer-lock", w->pool->name);
-		xasprintf(&owner, "%s:%d", host, (int)getpid());
-		lock.l = rlease_new(&w->pool->taskq, key, owner,
-		    w->pool->timer_lock_lease_ms, &cause);
-		free(key);
-		free(owner);
+		lock.l = lease_open(w, &cause);
 		free(cause);
 	}
 	r = lock.l != NULL ? rlease_hold(lock.l) : -1;
@@ -358,10 +350,7 @@ static PHP_FUNCTION(pfpm_timer_run)
 	if (slot_owner && !w->slot->ready) {
 		if (sapi_worker_mode())
 			sapi_worker_booted();
-		w->slot->ready = 1;
-		w->slot->req_start_us = 0;
-		w->slot->idle_since_us = sb_now_us();
-		w->slot->state = SB_IDLE;
+		worker_idle();
 	}
 	if ((tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC)) ==
 	    -1) {
@@ -373,7 +362,7 @@ static PHP_FUNCTION(pfpm_timer_run)
 	lock_start(w);
 	if (slot_owner)
 		zend_unset_timeout();
-	while (!must_stop()) {
+	while (!worker_must_stop()) {
 		compact();
 		if (ntimers == 0)
 			break;

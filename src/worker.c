@@ -191,8 +191,9 @@ client_allowed(const struct sockaddr_storage *ss)
 	return false;
 }
 
-static void
-slot_idle(void)
+/* Booted, or done with a request: ready for the next one. */
+void
+worker_idle(void)
 {
 	ctx->slot->ready = 1;
 	ctx->slot->req_start_us = 0;
@@ -261,7 +262,7 @@ read_request(struct fcgi_conn *c)
 		log_warn("closing FastCGI connection: %s", cause);
 	free(cause);
 	drop_conn(c);
-	slot_idle();
+	worker_idle();
 	return false;
 }
 
@@ -374,7 +375,7 @@ worker_next(void)
 	int i, n;
 
 	if (ctx->slot->state == SB_STARTING)
-		slot_idle();	/* booted (worker mode): ready for requests */
+		worker_idle();	/* booted (worker mode): ready for requests */
 again:
 	while (!stopping && c == NULL) {
 		/* Defensive: a request already in a kept connection's buffer. */
@@ -438,7 +439,7 @@ worker_done(struct fcgi_conn *c)
 		fcgi_linger_close(c);
 		drop_conn(c);
 	}
-	slot_idle();
+	worker_idle();
 	if (ctx->slot->retiring)
 		stopping = true;
 	else
@@ -484,6 +485,14 @@ int
 worker_signal_fd(void)
 {
 	return sigfd;
+}
+
+/* QUIT read from the signalfd (or a retirement): the process must stop. */
+bool
+worker_must_stop(void)
+{
+	worker_read_signals();
+	return worker_stopping();
 }
 
 uint64_t
@@ -572,7 +581,7 @@ worker_main(struct worker_ctx *w)
 	if (p->worker != NULL)
 		code = sapi_worker_run(w);
 	else {
-		slot_idle();
+		worker_idle();
 		while ((c = worker_next()) != NULL) {
 			sapi_handle(c, w->slot);
 			worker_done(c);
