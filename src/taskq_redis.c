@@ -262,6 +262,27 @@ reply_int(const redisReply *r, long long *v)
 	return errno == 0 && end == r->str + r->len;
 }
 
+/*
+ * The integer a command answered (consumes the reply): 0, or -1 when it
+ * failed (an error reply is logged, with what the command was doing).
+ */
+static int
+reply_take_int(const char *conn, redisReply *r, const char *what,
+    long long *n)
+{
+	*n = 0;
+	if (r == NULL)
+		return -1;
+	if (r->type == REDIS_REPLY_ERROR) {
+		log_error("%s: %s: %s", conn, what, r->str);
+		freeReplyObject(r);
+		return -1;
+	}
+	reply_int(r, n);
+	freeReplyObject(r);
+	return 0;
+}
+
 static void
 rc_init(struct rconn *rc, const struct taskq_url *u, const char *pool)
 {
@@ -1063,15 +1084,8 @@ tqr_move(struct tqr *q, int64_t now_ms)
 
 	r = rc_cmd(&q->rc, "EVAL %s 2 %s %s %lld %d", tqr_lua_move,
 	    q->k_delayed, q->k_tasks, (long long)now_ms, TQR_MOVE_MAX);
-	if (r == NULL)
+	if (reply_take_int(q->rc.what, r, "moving due tasks", &n) == -1)
 		return -1;
-	if (r->type == REDIS_REPLY_ERROR) {
-		log_error("%s: moving due tasks: %s", q->rc.what, r->str);
-		freeReplyObject(r);
-		return -1;
-	}
-	reply_int(r, &n);
-	freeReplyObject(r);
 	q->due_until = 0;
 	if (n > 0)
 		q->kick = true;
@@ -1584,15 +1598,8 @@ tqr_revive(struct tqr *q, const char **ids, size_t n)
 	for (i = 0; i < n; i++)
 		argv[5 + i] = ids[i];
 	r = rc_cmd_argv(&q->rc, (int)(5 + n), argv, NULL);
-	if (r == NULL)
+	if (reply_take_int(q->rc.what, r, "dead retry", &moved) == -1)
 		return -1;
-	if (r->type == REDIS_REPLY_ERROR) {
-		log_error("%s: dead retry: %s", q->rc.what, r->str);
-		freeReplyObject(r);
-		return -1;
-	}
-	reply_int(r, &moved);
-	freeReplyObject(r);
 	if (moved > 0)
 		q->kick = true;
 	return (int)moved;
@@ -1654,15 +1661,8 @@ tqr_dead_purge(void *arg, const char *id)
 		r = rc_cmd(&q->rc, "HDEL %s %s", q->k_dead, id);
 	else
 		r = rc_cmd(&q->rc, "EVAL %s 1 %s", tqr_lua_purge, q->k_dead);
-	if (r == NULL)
+	if (reply_take_int(q->rc.what, r, "dead purge", &n) == -1)
 		return -1;
-	if (r->type == REDIS_REPLY_ERROR) {
-		log_error("%s: dead purge: %s", q->rc.what, r->str);
-		freeReplyObject(r);
-		return -1;
-	}
-	reply_int(r, &n);
-	freeReplyObject(r);
 	return (int)n;
 }
 
@@ -1725,18 +1725,10 @@ rlease_hold(struct rlease *l)
 
 	r = rc_cmd(&l->rc, "EVAL %s 1 %s %s %lld", tqr_lua_hold, l->key,
 	    l->owner, (long long)l->lease_ms);
-	if (r == NULL) {
+	if (reply_take_int(l->rc.what, r, "lease", &n) == -1) {
 		l->held = false;
 		return -1;
 	}
-	if (r->type == REDIS_REPLY_ERROR) {
-		log_error("%s: %s", l->rc.what, r->str);
-		freeReplyObject(r);
-		l->held = false;
-		return -1;
-	}
-	reply_int(r, &n);
-	freeReplyObject(r);
 	l->held = n == 1;
 	return l->held ? 1 : 0;
 }
