@@ -495,7 +495,9 @@ spawn_role(struct pool *p, int role, const struct process_conf *process,
 		    p->pc->name);
 		return -1;
 	}
-	if ((p->pc->catch_workers_output && pipe2(out, O_CLOEXEC) == -1) ||
+	/* A custom process's output always goes to the log: it has no client. */
+	if (((p->pc->catch_workers_output || role == ROLE_PROCESS) &&
+	    pipe2(out, O_CLOEXEC) == -1) ||
 	    (log_pipe && pipe2(lg, O_CLOEXEC) == -1)) {
 		log_syserr("[pool %s] pipe", p->pc->name);
 		sb_release(slot);

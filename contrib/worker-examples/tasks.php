@@ -120,6 +120,6 @@ if ($info['role'] === 'request') {
     while (pfpm_handle_request($handle)) {
     }
 } else {
-    fwrite(STDERR, "tasks.php: nothing to do in a {$info['role']} process\n");
+    error_log("tasks.php: nothing to do in a {$info['role']} process");
     exit(1);
 }

@@ -83,6 +83,6 @@ case 'process':
     exit($status);
 
 default:
-    fwrite(STDERR, "laravel-worker.php: unknown process role '{$role}'\n");
+    error_log("laravel-worker.php: unknown process role '{$role}'");
     exit(1);
 }

@@ -21,6 +21,8 @@ class RecordProcess implements Process
     {
         $pid = getmypid();
         TestRecorder::record('process-start:' . $pid);
+        // The constant STDOUT is the CLI's; php://stdout is fd 1 everywhere.
+        file_put_contents('php://stdout', "RecordProcess {$pid} running\n");
 
         $started = microtime(true);
         $crashAfterMs = (int) env('PFPM_TEST_PROCESS_CRASH_AFTER_MS', 0);
