@@ -102,23 +102,28 @@ uncaught_exception(void)
 
 /*
  * Call a callable from worker-mode C code (the request handler, a task, a
- * timer job), with max_execution_time running if `timeout`.  True if it
- * bailed out (a fatal error, or memory exhausted, which arrives as an exit
- * with an unclean shutdown): the engine is then not safe to reuse and the
- * process must be replaced.  An exception it threw stays in EG(exception).
+ * timer job), with max_execution_time running if `timeout`; fcc may be
+ * NULL (the callable is then resolved now).  True if it bailed out (a fatal
+ * error, or memory exhausted, which arrives as an exit with an unclean
+ * shutdown): the engine is then not safe to reuse and the process must be
+ * replaced.  An exception it threw stays in EG(exception).
  */
 bool
-php_call_worker(zval *callable, uint32_t argc, zval *argv, bool timeout)
+php_call_worker(zend_fcall_info *fci, zend_fcall_info_cache *fcc,
+    uint32_t argc, zval *argv, bool timeout)
 {
 	zval rv;
 	volatile bool bailed = false;	/* set after the longjmp */
 
 	ZVAL_UNDEF(&rv);
+	fci->retval = &rv;
+	fci->param_count = argc;
+	fci->params = argv;
+	fci->named_params = NULL;
 	if (timeout)
 		zend_set_timeout(INI_INT("max_execution_time"), 0);
 	zend_try {
-		if (call_user_function(NULL, NULL, callable, &rv, argc, argv) ==
-		    SUCCESS)
+		if (zend_call_function(fci, fcc) == SUCCESS)
 			zval_ptr_dtor(&rv);
 	} zend_catch {
 		bailed = true;
@@ -200,7 +205,7 @@ static PHP_FUNCTION(pfpm_handle_request)
 		sapi_worker_fatal();
 		zend_bailout();
 	}
-	if (php_call_worker(&fci.function_name, 0, NULL, true)) {
+	if (php_call_worker(&fci, &fcc, 0, NULL, true)) {
 		/* The boot request's shutdown answers this request. */
 		sapi_worker_fatal();
 		zend_clear_exception();

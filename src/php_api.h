@@ -9,7 +9,8 @@ void sapi_worker_booted(void);
 int sapi_worker_begin(struct fcgi_conn *, struct sb_slot *);
 void sapi_worker_end(struct sb_slot *);
 void sapi_worker_fatal(void);
-bool php_call_worker(zval *, uint32_t, zval *, bool);
+bool php_call_worker(zend_fcall_info *, zend_fcall_info_cache *, uint32_t,
+    zval *, bool);
 char *php_take_exception(size_t);
 /* php_task.c: pfpm_task_deliver(), pfpm_task_wait(). */
 const zend_function_entry *php_task_functions(void);

@@ -881,7 +881,7 @@ static PHP_FUNCTION(pfpm_task_wait)
 	add_assoc_long(&params[1], "tries", t->h.tries);
 	add_assoc_string(&params[1], "queue", t->queue);
 	add_assoc_double(&params[1], "created", (double)t->h.created_ms / 1000.0);
-	bailed = php_call_worker(&fci.function_name, 2, params, true);
+	bailed = php_call_worker(&fci, &fcc, 2, params, true);
 	zval_ptr_dtor(&params[0]);
 	zval_ptr_dtor(&params[1]);
 	if (bailed) {

@@ -261,6 +261,7 @@ static void
 run_one(const struct worker_ctx *w, struct timer *t, bool slot_owner)
 {
 	struct sb_slot *s = w != NULL ? w->slot : NULL;
+	zend_fcall_info fci;
 	zval cb, arg;
 	char *text;
 	zend_long id = t->id;
@@ -278,7 +279,10 @@ run_one(const struct worker_ctx *w, struct timer *t, bool slot_owner)
 	ZVAL_COPY(&cb, &t->cb);
 	ZVAL_LONG(&arg, id);
 	/* Inside a request, the request's max_execution_time keeps running. */
-	if (php_call_worker(&cb, 1, &arg, slot_owner)) {
+	fci = empty_fcall_info;
+	fci.size = sizeof fci;
+	ZVAL_COPY_VALUE(&fci.function_name, &cb);
+	if (php_call_worker(&fci, NULL, 1, &arg, slot_owner)) {
 		log_error("timer #%ld: fatal error; replacing this process", (long)id);
 		sapi_worker_fatal();
 		zend_clear_exception();
