@@ -282,6 +282,17 @@ take(void *q, unsigned n, int attempts)
 	return t;
 }
 
+/* take(), then the task is done: acked and committed. */
+static void
+take_done(void *q, unsigned n, int attempts)
+{
+	struct tq_task t = take(q, n, attempts);
+
+	ck_assert_int_eq(be->ack(q, &t), 0);
+	free(t.payload);
+	ck_assert_int_eq(be->commit(q), 0);
+}
+
 static void
 none(void *q)
 {
@@ -337,10 +348,7 @@ START_TEST(test_basic)
 	add(q, 4, 0, 1);
 	ck_assert_int_eq(be->commit(q), 0);
 	be->tick(q, now_ms());
-	t = take(q, 4, 1);
-	ck_assert_int_eq(be->ack(q, &t), 0);
-	free(t.payload);
-	ck_assert_int_eq(be->commit(q), 0);
+	take_done(q, 4, 1);
 	be->close(q);
 }
 END_TEST
@@ -413,10 +421,7 @@ START_TEST(test_delayed)
 	ck_assert_int_eq(be->commit(q), 0);
 	sleep_ms(150);
 	ck_assert_int_eq(be->next_due_ms(q), due);
-	t = take(q, 2, 1);
-	ck_assert_int_eq(be->ack(q, &t), 0);
-	free(t.payload);
-	ck_assert_int_eq(be->commit(q), 0);
+	take_done(q, 2, 1);
 	be->close(q);
 }
 END_TEST
@@ -790,10 +795,7 @@ START_TEST(test_reload)
 	free(t.payload);
 	be->close(q);
 	q = qopen("www", "hostA:1");
-	t = take(q, 1, 2);
-	ck_assert_int_eq(be->ack(q, &t), 0);
-	free(t.payload);
-	ck_assert_int_eq(be->commit(q), 0);
+	take_done(q, 1, 2);
 	be->close(q);
 }
 END_TEST
@@ -822,10 +824,7 @@ START_TEST(test_conn_lost)
 	sleep_ms(1100);
 	add(q, 2, 0, 1);
 	ck_assert_int_eq(be->commit(q), 0);
-	t = take(q, 2, 1);
-	ck_assert_int_eq(be->ack(q, &t), 0);
-	free(t.payload);
-	ck_assert_int_eq(be->commit(q), 0);
+	take_done(q, 2, 1);
 	be->close(q);
 
 	/* Nobody listens: the CLI fails, a master opens and waits. */
@@ -906,7 +905,6 @@ END_TEST
 START_TEST(test_auth_db)
 {
 	struct pool_conf pc;
-	struct tq_task t;
 	char *cause = NULL;
 	void *q;
 
@@ -923,10 +921,7 @@ START_TEST(test_auth_db)
 	raw_ok("SELECT 3");
 	ck_assert_int_eq(raw_int("XLEN pfpm:{www}:tasks"), 1);
 	raw_ok("SELECT 0");
-	t = take(q, 1, 1);
-	ck_assert_int_eq(be->ack(q, &t), 0);
-	free(t.payload);
-	ck_assert_int_eq(be->commit(q), 0);
+	take_done(q, 1, 1);
 	be->close(q);
 
 	pc.taskq.password = (char *)"wrong";
